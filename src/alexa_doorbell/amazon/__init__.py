@@ -1,0 +1,1 @@
+"""Clients of Amazon services: Login with Amazon and the Alexa event gateway."""

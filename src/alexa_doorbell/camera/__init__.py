@@ -1,0 +1,1 @@
+"""The camera agent: peer connections, offer normalisation, media sources and sinks."""

@@ -1,0 +1,144 @@
+"""The ``alexa-doorbell`` command.
+
+Each sub-command imports its implementation lazily, so ``alexa-doorbell --help``
+stays fast and one broken part cannot take the others down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alexa_doorbell.config import load_settings
+
+app = typer.Typer(
+    help="Put a camera or video doorbell on Amazon Alexa (Echo Show live view, two-way talk, "
+    "doorbell announcements). Runs on a local cloud by default: no account needed.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+skill_app = typer.Typer(help="The Alexa skill (the Lambda function), run locally.")
+tokens_app = typer.Typer(help="Linked users and their Login with Amazon tokens.")
+app.add_typer(skill_app, name="skill")
+app.add_typer(tokens_app, name="tokens")
+
+
+@app.command()
+def demo(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the local cloud and camera up until Ctrl-C.")
+    ] = False,
+    source: Annotated[
+        str, typer.Option(help="Camera source (testsrc, file, rtsp://, webcam)")
+    ] = "testsrc",
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Where to save the snapshot and WAV.")
+    ] = None,
+) -> None:
+    """Run the whole system on this machine, watched by a simulated Echo Show."""
+    from alexa_doorbell.demo import run_demo
+
+    raise typer.Exit(
+        run_demo(
+            load_settings(),
+            json_output=json_output,
+            keep_running=keep_running,
+            source=source,
+            out_dir=out_dir,
+        )
+    )
+
+
+@app.command()
+def cloud(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (TLS/WSS port is port+1).")] = None,
+) -> None:
+    """Run the local cloud: KVS signaling, Login with Amazon and the event gateway."""
+    from alexa_doorbell.cloud.server import run_cloud
+
+    settings = load_settings()
+    if host:
+        settings.local.host = host
+    if port:
+        settings.local.port = port
+        settings.local.tls_port = port + 1
+    run_cloud(settings)
+
+
+@app.command()
+def camera(
+    endpoint_id: Annotated[
+        str | None, typer.Option(help="Which configured camera (default: the first).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Override the camera's source.")] = None,
+) -> None:
+    """Run the camera agent: the KVS MASTER that answers Alexa and browsers."""
+    from alexa_doorbell.camera.agent import run_agent
+
+    run_agent(load_settings(), endpoint_id=endpoint_id, source=source)
+
+
+@skill_app.command("invoke")
+def skill_invoke(
+    file: Annotated[str, typer.Argument(help="Directive JSON file, or - for stdin.")],
+) -> None:
+    """Run one directive through the skill and print the response JSON."""
+    from alexa_doorbell.skill.local import invoke_cli
+
+    raise typer.Exit(invoke_cli(load_settings(), file))
+
+
+@app.command()
+def press(
+    endpoint_id: Annotated[str | None, typer.Argument(help="Doorbell endpoint id.")] = None,
+) -> None:
+    """Ring the doorbell: send DoorbellPress to Alexa."""
+    from alexa_doorbell.skill.press_cli import press_cli
+
+    raise typer.Exit(press_cli(load_settings(), endpoint_id))
+
+
+@tokens_app.command("status")
+def tokens_status() -> None:
+    """Show each linked user's token health (never the tokens)."""
+    from alexa_doorbell.skill.press_cli import tokens_status_cli
+
+    raise typer.Exit(tokens_status_cli(load_settings()))
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8760,
+) -> None:
+    """Serve the dashboard: live view, doorbell button, system status."""
+    from alexa_doorbell.web.app import run_dashboard
+
+    run_dashboard(load_settings(), host=host, port=port)
+
+
+@app.command()
+def doctor() -> None:
+    """Check a real configuration without changing anything."""
+    from alexa_doorbell.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(load_settings()))
+
+
+@app.command("package-lambda")
+def package_lambda(
+    output: Annotated[Path, typer.Option(help="Zip file to write.")] = Path("dist/lambda.zip"),
+) -> None:
+    """Build the Lambda zip (skill + notifier; boto3 comes from the runtime)."""
+    from alexa_doorbell.packaging import build_lambda_zip
+
+    path = build_lambda_zip(output)
+    typer.echo(f"{path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,245 @@
+"""Settings for the tools that run outside Lambda (CLI, camera agent, local cloud).
+
+Sources, highest first: environment variables prefixed ``ALEXA_DOORBELL_``
+(nested with ``__``, e.g. ``ALEXA_DOORBELL_CAMERA__SOURCE``), then the TOML file
+named by ``ALEXA_DOORBELL_CONFIG`` (default ``alexa-doorbell.toml`` in the
+working directory, when present), then the defaults below.
+
+The defaults are the embedded local cloud: no account needed. Set
+``cloud = "aws"`` to use AWS KVS, Login with Amazon and the Alexa event gateway;
+AWS credentials then come from the standard AWS chain and the LWA client
+secret from the environment or AWS Secrets Manager, never from this file.
+
+The Lambda path does not import this module (pydantic is not in the Lambda
+runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
+``alexa_doorbell.skill.config``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "ALEXA_DOORBELL_"
+
+# The local cloud's emulator credentials. They open nothing but the emulator on
+# loopback and are documented in the README, like LocalStack's "test"/"test".
+LOCAL_AWS_ACCESS_KEY_ID = "AKIALOCALDOORBELL000"
+LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
+LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
+LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
+
+# Alexa event gateway per region (PROTOCOLS.md §3).
+EVENT_GATEWAYS = {
+    "NA": "https://api.amazonalexa.com",
+    "EU": "https://api.eu.amazonalexa.com",
+    "FE": "https://api.fe.amazonalexa.com",
+}
+LWA_URL = "https://api.amazon.com"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "alexa-doorbell"
+
+
+class CameraConfig(BaseModel):
+    """One camera or doorbell: its Alexa endpoint and its KVS channel."""
+
+    endpoint_id: str = "front-door"
+    friendly_name: str = "Front Door"
+    description: str = "Video doorbell"
+    manufacturer: str = "alexa-doorbell"
+    channel_name: str = "front-door"
+    channel_arn: str | None = None
+    doorbell: bool = True
+    full_duplex: bool = True
+    owner: str | None = None  # LWA user_id; None = whoever links (single-user)
+    # Media: "testsrc", a file path, "rtsp://...", "webcam" or "webcam:/dev/video0"
+    source: str = "testsrc"
+    audio: str = "auto"  # "auto" (from source or silence), "tone", "mic", a file path
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    sink: str = "discard"  # talk-back audio: "discard", "speaker", or a .wav path
+
+
+class LocalCloudConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8750  # plain HTTP: REST APIs (KVS, LWA, event gateway)
+    tls_port: int = 8751  # TLS: WSS signaling (the official JS SDK needs wss://)
+    aws_access_key_id: str = LOCAL_AWS_ACCESS_KEY_ID
+    aws_secret_access_key: SecretStr = SecretStr(LOCAL_AWS_SECRET_ACCESS_KEY)
+    lwa_client_id: str = LOCAL_LWA_CLIENT_ID
+    lwa_client_secret: SecretStr = SecretStr(LOCAL_LWA_CLIENT_SECRET)
+    access_token_lifetime: int = 3600  # seconds; tests shorten it to see expiry
+    idle_timeout: float = 600.0  # KVS drops a silent WebSocket after ~10 min
+    connection_max_age: float = 3600.0  # and caps a connection at about an hour
+    max_viewers: int = 10
+    message_ttl: int = 60  # seconds, per channel default (KVS allows 5-120)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def wss_url(self) -> str:
+        return f"wss://{self.host}:{self.tls_port}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    cloud: Literal["local", "aws"] = "local"
+    region: str = "us-east-1"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # "sqlite:///path/to/file.sqlite3" or "dynamodb://table-name"; empty = SQLite in data_dir
+    store_url: str = ""
+    single_user: bool = True
+
+    # Login with Amazon: the skill's "Alexa Skill Messaging" client (Permissions
+    # page, "Send Alexa Events"), not the account-linking security profile.
+    lwa_client_id: str | None = None
+    lwa_client_secret: SecretStr | None = None
+    lwa_client_secret_arn: str | None = None  # Secrets Manager / SSM alternative
+    event_region: Literal["NA", "EU", "FE"] = "NA"
+
+    local: LocalCloudConfig = Field(default_factory=LocalCloudConfig)
+    cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
+
+    # Timings
+    skill_deadline: float = 5.0  # InitiateSessionWithOffer budget, below Alexa's 6-8 s
+    ice_gather_timeout: float = 2.0
+    stun_urls: list[str] = Field(default_factory=list)  # none by default on the local cloud
+    use_turn: bool = False  # ask KVS GetIceServerConfig for TURN servers
+    max_viewers: int = 10
+    max_session_seconds: float = 600.0
+    gop_seconds: float = 1.0
+    press_debounce: float = 5.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get(f"{ENV_PREFIX}CONFIG", "alexa-doorbell.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=path),
+        )
+
+    # -- derived values -------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        return self.cloud == "local"
+
+    @property
+    def store_location(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'store.sqlite3'}"
+
+    @property
+    def cloud_dir(self) -> Path:
+        """Where the local cloud keeps its database and TLS certificate."""
+        return self.data_dir / "cloud"
+
+    @property
+    def ca_file(self) -> Path:
+        """The local cloud's self-made certificate, trusted by our clients."""
+        return self.cloud_dir / "cert.pem"
+
+    def camera(self, endpoint_id: str | None = None) -> CameraConfig:
+        if endpoint_id is None:
+            return self.cameras[0]
+        for cam in self.cameras:
+            if cam.endpoint_id == endpoint_id:
+                return cam
+        known = ", ".join(c.endpoint_id for c in self.cameras) or "none"
+        raise KeyError(f"no camera with endpoint_id {endpoint_id!r} (configured: {known})")
+
+    @property
+    def lwa_url(self) -> str:
+        return self.local.url if self.is_local else LWA_URL
+
+    def event_gateway_url(self, region: str | None = None) -> str:
+        if self.is_local:
+            return self.local.url
+        return EVENT_GATEWAYS[region or self.event_region]
+
+    def lwa_credentials(self) -> tuple[str, str]:
+        """(client_id, client_secret) for LWA; raises with what to configure."""
+        if self.is_local and not self.lwa_client_id:
+            return self.local.lwa_client_id, self.local.lwa_client_secret.get_secret_value()
+        if self.lwa_client_id and self.lwa_client_secret:
+            return self.lwa_client_id, self.lwa_client_secret.get_secret_value()
+        if self.lwa_client_id and self.lwa_client_secret_arn:
+            return self.lwa_client_id, _read_secret(self.lwa_client_secret_arn, self.region)
+        raise RuntimeError(
+            "Login with Amazon is not configured: set ALEXA_DOORBELL_LWA_CLIENT_ID and "
+            "ALEXA_DOORBELL_LWA_CLIENT_SECRET (or ALEXA_DOORBELL_LWA_CLIENT_SECRET_ARN) to the "
+            "skill's Alexa Skill Messaging client id/secret (developer console, Permissions)."
+        )
+
+    def aws_env(self) -> dict[str, str]:
+        """Environment that points boto3 (and the skill) at the chosen cloud."""
+        if not self.is_local:
+            return {"AWS_DEFAULT_REGION": self.region}
+        return {
+            "AWS_ENDPOINT_URL": self.local.url,
+            "AWS_ACCESS_KEY_ID": self.local.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.local.aws_secret_access_key.get_secret_value(),
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    @cached_property
+    def _boto_session(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        if self.is_local:
+            return boto3.session.Session(
+                aws_access_key_id=self.local.aws_access_key_id,
+                aws_secret_access_key=self.local.aws_secret_access_key.get_secret_value(),
+                region_name=self.region,
+            )
+        return boto3.session.Session(region_name=self.region)
+
+    def boto_session(self):  # type: ignore[no-untyped-def]
+        """A boto3 session: the local cloud's credentials, or the standard AWS chain."""
+        return self._boto_session
+
+    def endpoint_url(self) -> str | None:
+        """endpoint_url for boto3 clients: the local cloud, or None for AWS."""
+        return self.local.url if self.is_local else None
+
+
+def _read_secret(arn: str, region: str) -> str:
+    import boto3
+
+    if arn.startswith("arn:aws:ssm:") or arn.startswith("/"):
+        name = arn.split(":parameter", 1)[-1] if arn.startswith("arn:") else arn
+        ssm = boto3.client("ssm", region_name=region)
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    sm = boto3.client("secretsmanager", region_name=region)
+    return sm.get_secret_value(SecretId=arn)["SecretString"]
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

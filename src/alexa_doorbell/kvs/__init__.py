@@ -1,0 +1,1 @@
+"""Kinesis Video Streams: control/data-plane calls, presigned URLs, signaling connections."""

@@ -1,0 +1,1 @@
+"""The skill Lambda (directive -> response) and the notifier entry point."""

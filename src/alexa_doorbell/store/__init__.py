@@ -1,0 +1,1 @@
+"""Token, device and session stores: one interface, SQLite and DynamoDB."""

@@ -1,0 +1,143 @@
+"""The store interface: per-user tokens, the device catalog and RTC sessions.
+
+Two implementations sit behind it: SQLite (one machine) and DynamoDB (AWS).
+It is imported by the Lambda path, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class StoreError(Exception):
+    """A store operation failed."""
+
+
+class ConflictError(StoreError):
+    """A conditional write lost a race: somebody else wrote the row first."""
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One linked user's LWA tokens and their health. Never log this object whole."""
+
+    user_id: str
+    access_token: str
+    refresh_token: str
+    expires_at: float  # epoch seconds
+    region: str = "NA"  # event gateway region: NA, EU or FE
+    last_refresh_at: float | None = None
+    relink_needed: bool = False
+    last_gateway_status: str | None = None  # e.g. "202", "403 SKILL_DISABLED_EXCEPTION"
+    version: int = 0  # bumped on every write; used for conditional writes
+
+    def expires_in(self, now: float | None = None) -> float:
+        return self.expires_at - (time.time() if now is None else now)
+
+    def __repr__(self) -> str:  # tokens are redacted wherever this object is printed
+        return (
+            f"Tokens(user_id={self.user_id!r}, access_token='***', refresh_token='***', "
+            f"expires_at={self.expires_at:.0f}, region={self.region!r}, "
+            f"relink_needed={self.relink_needed}, version={self.version})"
+        )
+
+    __str__ = __repr__
+
+    def with_(self, **changes: Any) -> Tokens:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Device:
+    """One camera or doorbell as Alexa discovers it."""
+
+    endpoint_id: str
+    friendly_name: str
+    channel_name: str
+    description: str = "Camera"
+    manufacturer: str = "alexa-doorbell"
+    channel_arn: str | None = None
+    doorbell: bool = False
+    full_duplex: bool = False
+    # user_id of the owner; None means "whoever linked" (single-user home set-up)
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class RtcSession:
+    """An Alexa RTC session as the skill saw it (SessionConnected/Disconnected)."""
+
+    session_id: str
+    endpoint_id: str
+    state: str  # "OFFERED", "CONNECTED" or "DISCONNECTED"
+    updated_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event sent toward Alexa and the gateway's reply (for status pages)."""
+
+    at: float
+    user_id: str
+    endpoint_id: str
+    name: str  # e.g. "DoorbellPress", "ChangeReport"
+    status: str  # e.g. "202", "429 THROTTLING_EXCEPTION", "relink needed"
+    detail: str = ""
+
+
+class Store(abc.ABC):
+    """Durable state shared by the skill, the notifier and the tools."""
+
+    # -- tokens --------------------------------------------------------
+    @abc.abstractmethod
+    def get_tokens(self, user_id: str) -> Tokens | None: ...
+
+    @abc.abstractmethod
+    def put_tokens(self, tokens: Tokens, *, expected_version: int | None = None) -> Tokens:
+        """Write tokens atomically and return them with the new version.
+
+        With ``expected_version`` the write only happens if the stored row still
+        has that version (None: unconditional); otherwise ConflictError.
+        """
+
+    @abc.abstractmethod
+    def list_tokens(self) -> list[Tokens]: ...
+
+    @abc.abstractmethod
+    def delete_tokens(self, user_id: str) -> None: ...
+
+    # -- device catalog -------------------------------------------------
+    @abc.abstractmethod
+    def put_device(self, device: Device) -> None: ...
+
+    @abc.abstractmethod
+    def get_device(self, endpoint_id: str) -> Device | None: ...
+
+    @abc.abstractmethod
+    def list_devices(self) -> list[Device]: ...
+
+    @abc.abstractmethod
+    def delete_device(self, endpoint_id: str) -> None: ...
+
+    # -- RTC sessions ----------------------------------------------------
+    @abc.abstractmethod
+    def put_session(self, session: RtcSession) -> None: ...
+
+    @abc.abstractmethod
+    def get_session(self, session_id: str) -> RtcSession | None: ...
+
+    @abc.abstractmethod
+    def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]: ...
+
+    # -- events sent toward Alexa ---------------------------------------
+    @abc.abstractmethod
+    def add_event_record(self, record: EventRecord) -> None: ...
+
+    @abc.abstractmethod
+    def recent_event_records(self, limit: int = 50) -> list[EventRecord]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations
+        """Release connections."""

@@ -1,0 +1,1 @@
+"""The dashboard: an ASGI app and its static page."""
