@@ -1,1 +1,2 @@
-"""The local cloud: KVS, Login with Amazon and event-gateway emulators, and a simulated Echo Show."""
+"""The local cloud: KVS, Login with Amazon and event-gateway emulators, and a
+simulated Echo Show."""
