@@ -77,6 +77,24 @@ class RtcSession:
 
 
 @dataclass(frozen=True)
+class Health:
+    """A camera's connectivity as its agent last reported it (EndpointHealth).
+
+    The agent reports OK while its signaling connection is up (and refreshes
+    ``updated_at`` as a heartbeat) and UNREACHABLE when it goes down; a
+    heartbeat older than the caller's staleness limit also means UNREACHABLE.
+    """
+
+    endpoint_id: str
+    connectivity: str  # "OK" or "UNREACHABLE", as Alexa.EndpointHealth spells it
+    updated_at: float = field(default_factory=time.time)
+
+    def effective(self, max_age: float, now: float | None = None) -> str:
+        age = (time.time() if now is None else now) - self.updated_at
+        return self.connectivity if age <= max_age else "UNREACHABLE"
+
+
+@dataclass(frozen=True)
 class EventRecord:
     """An event sent toward Alexa and the gateway's reply (for status pages)."""
 
@@ -131,6 +149,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]: ...
+
+    # -- camera health ---------------------------------------------------
+    @abc.abstractmethod
+    def put_health(self, health: Health) -> None: ...
+
+    @abc.abstractmethod
+    def get_health(self, endpoint_id: str) -> Health | None: ...
 
     # -- events sent toward Alexa ---------------------------------------
     @abc.abstractmethod
