@@ -87,6 +87,8 @@ class LocalCloudConfig(BaseModel):
     connection_max_age: float = 3600.0  # and caps a connection at about an hour
     max_viewers: int = 10
     message_ttl: int = 60  # seconds, per channel default (KVS allows 5-120)
+    # SendAlexaOfferToMaster waits for the master's answer at most min(channel TTL, this)
+    offer_wait_max: float = 10.0
 
     @property
     def url(self) -> str:
