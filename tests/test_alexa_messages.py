@@ -1,0 +1,252 @@
+"""The pure Alexa message layer: every builder's output validates against Amazon's schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from importlib import resources
+
+import pytest
+
+from alexa_doorbell.alexa import events, responses
+from alexa_doorbell.alexa.common import timestamp
+from alexa_doorbell.alexa.directive import Directive, salvage
+from alexa_doorbell.alexa.errors import InvalidDirective
+from alexa_doorbell.alexa.schema import is_valid, schema_errors
+from alexa_doorbell.store.base import Device
+
+DOORBELL = Device(
+    "front-door", "Front Door", "front-door", "Video doorbell", doorbell=True, full_duplex=True
+)
+CAMERA = Device("garage", "Garage", "garage-chan", "Camera", doorbell=False, full_duplex=False)
+
+
+def directive(namespace: str, name: str, payload: dict | None = None, endpoint: bool = True):
+    d: dict = {
+        "header": {
+            "namespace": namespace,
+            "name": name,
+            "messageId": "m-1",
+            "correlationToken": "corr-abc==",
+            "payloadVersion": "3",
+        },
+        "payload": payload or {},
+    }
+    if endpoint:
+        d["endpoint"] = {
+            "scope": {"type": "BearerToken", "token": "Atza|user"},
+            "endpointId": "front-door",
+        }
+    return Directive.parse({"directive": d})
+
+
+def assert_valid(msg: dict) -> None:
+    assert schema_errors(msg) == []
+
+
+def test_discover_response_lists_camera_first_and_doorbell_capability():
+    d = directive(
+        "Alexa.Discovery",
+        "Discover",
+        {"scope": {"type": "BearerToken", "token": "Atza|x"}},
+        endpoint=False,
+    )
+    assert d.token == "Atza|x"
+    msg = responses.discover_response(d, [DOORBELL, CAMERA])
+    assert_valid(msg)
+    assert "endpoint" not in msg["event"]
+    bell, cam = msg["event"]["payload"]["endpoints"]
+    assert bell["displayCategories"] == ["CAMERA", "DOORBELL"]
+    assert cam["displayCategories"] == ["CAMERA"]
+    ifaces = [c["interface"] for c in bell["capabilities"]]
+    assert ifaces == [
+        "Alexa",
+        "Alexa.RTCSessionController",
+        "Alexa.DoorbellEventSource",
+        "Alexa.EndpointHealth",
+    ]
+    assert "Alexa.DoorbellEventSource" not in [c["interface"] for c in cam["capabilities"]]
+    rtc = bell["capabilities"][1]
+    assert rtc["configuration"] == {"isFullDuplexAudioSupported": True}
+    assert cam["capabilities"][1]["configuration"] == {"isFullDuplexAudioSupported": False}
+    # An empty catalog is still a valid reply.
+    assert_valid(responses.discover_response(d, []))
+
+
+def test_responses_validate_and_echo_correlation_token():
+    d = directive("Alexa.RTCSessionController", "InitiateSessionWithOffer")
+    msgs = [
+        responses.answer_generated_for_session(d, "v=0\r\n"),
+        responses.session_connected(d, "s1"),
+        responses.session_disconnected(d, "s1"),
+        responses.state_report(d, "OK"),
+        responses.state_report(d, "UNREACHABLE"),
+        responses.accept_grant_response(d),
+    ]
+    for msg in msgs:
+        assert_valid(msg)
+        assert msg["event"]["header"]["correlationToken"] == "corr-abc=="
+    assert "endpoint" not in msgs[-1]["event"]  # AcceptGrant.Response has none
+    assert msgs[0]["event"]["endpoint"]["scope"]["token"] == "Atza|user"
+
+
+def test_answer_payload_allows_only_answer():
+    d = directive("Alexa.RTCSessionController", "InitiateSessionWithOffer")
+    msg = responses.answer_generated_for_session(d, "v=0")
+    msg["event"]["payload"]["sessionId"] = "x"
+    assert not is_valid(msg)  # the schema really checks this branch
+
+
+@pytest.mark.parametrize(
+    "type_",
+    [
+        "ENDPOINT_UNREACHABLE",
+        "NO_SUCH_ENDPOINT",
+        "INVALID_DIRECTIVE",
+        "INTERNAL_ERROR",
+        "INVALID_AUTHORIZATION_CREDENTIAL",
+        "EXPIRED_AUTHORIZATION_CREDENTIAL",
+        "ENDPOINT_BUSY",
+        "RATE_LIMIT_EXCEEDED",
+    ],
+)
+def test_error_responses_validate(type_):
+    assert_valid(responses.error_response(type_, "why", correlation_token="c", endpoint_id="e"))
+    assert_valid(responses.error_response(type_, "why"))
+
+
+def test_accept_grant_failed_validates_only_in_its_namespace():
+    ns = "Alexa.Authorization"
+    ok = responses.error_response("ACCEPT_GRANT_FAILED", "bad code", namespace=ns)
+    assert_valid(ok)
+    assert not is_valid(responses.error_response("ACCEPT_GRANT_FAILED", "bad code"))
+
+
+def test_doorbell_press_and_change_report():
+    press = events.doorbell_press("front-door", "Atza|t", at=1_800_000_000.75)
+    assert_valid(press)
+    assert press["event"]["payload"]["timestamp"] == "2027-01-15T08:00:00Z"
+    assert press["event"]["endpoint"]["scope"] == {"type": "BearerToken", "token": "Atza|t"}
+    assert_valid(events.doorbell_press("front-door", "t", cause="APP_INTERACTION"))
+    for conn in ("OK", "UNREACHABLE"):
+        rep = events.change_report("front-door", "Atza|t", conn)
+        assert_valid(rep)
+        prop = rep["event"]["payload"]["change"]["properties"][0]
+        assert prop["value"] == {"value": conn}
+    with pytest.raises(ValueError):
+        events.change_report("front-door", "t", "DOWN")
+    with pytest.raises(ValueError):
+        events.doorbell_press("front-door", "t", cause="MAGIC")
+
+
+def test_timestamp_has_no_fraction():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", timestamp())
+
+
+def test_add_or_update_report():
+    msg = events.add_or_update_report([DOORBELL], "Atza|t")
+    assert_valid(msg)
+    with pytest.raises(ValueError):
+        events.add_or_update_report([], "t")
+
+
+def _delete_report_schema() -> dict:
+    """The official file has no DeleteReport: derive it from its AddOrUpdateReport branch."""
+    text = (
+        resources.files("alexa_doorbell.alexa")
+        .joinpath("schema", "alexa_smart_home_message_schema.json")
+        .read_text()
+    )
+    full = json.loads(text)
+    branch = next(
+        b for b in full["oneOf"] if b.get("description", "").startswith("An AddOrUpdateReport")
+    )
+    branch = copy.deepcopy(branch)
+    ev = branch["properties"]["event"]["properties"]
+    ev["header"]["properties"]["name"]["enum"] = ["DeleteReport"]
+    items = ev["payload"]["properties"]["endpoints"]["items"]
+    items["required"] = ["endpointId"]
+    items["additionalProperties"] = False
+    items["properties"] = {"endpointId": items["properties"]["endpointId"]}
+    return {"definitions": full["definitions"], **branch}
+
+
+def test_delete_report_matches_documented_shape():
+    from jsonschema import Draft4Validator
+
+    validator = Draft4Validator(_delete_report_schema())
+    msg = events.delete_report(["front-door", "garage"], "Atza|t")
+    assert list(validator.iter_errors(msg)) == []
+    bad = copy.deepcopy(msg)
+    bad["event"]["payload"]["endpoints"][0]["friendlyName"] = "x"
+    assert list(validator.iter_errors(bad))
+
+
+@pytest.mark.parametrize(
+    "event,fragment",
+    [
+        (None, "JSON object"),
+        ({}, "directive"),
+        ({"directive": {"header": {}}}, "namespace"),
+        (
+            {"directive": {"header": {"namespace": "A", "name": "B", "messageId": "m"}}},
+            "payloadVersion",
+        ),
+        (
+            {
+                "directive": {
+                    "header": {
+                        "namespace": "A",
+                        "name": "B",
+                        "messageId": "m",
+                        "payloadVersion": "3",
+                    },
+                    "endpoint": {"endpointId": "a b"},
+                }
+            },
+            "endpointId",
+        ),
+        (
+            {
+                "directive": {
+                    "header": {
+                        "namespace": "A",
+                        "name": "B",
+                        "messageId": "m",
+                        "payloadVersion": "3",
+                    },
+                    "endpoint": {"endpointId": "ok", "scope": {"type": "Basic"}},
+                }
+            },
+            "BearerToken",
+        ),
+        (
+            {
+                "directive": {
+                    "header": {
+                        "namespace": "A",
+                        "name": "B",
+                        "messageId": "m",
+                        "payloadVersion": "3",
+                        "correlationToken": 7,
+                    }
+                }
+            },
+            "correlationToken",
+        ),
+    ],
+)
+def test_parse_rejects_malformed(event, fragment):
+    with pytest.raises(InvalidDirective) as info:
+        Directive.parse(event)
+    assert fragment in info.value.message
+
+
+def test_salvage_keeps_only_valid_pieces():
+    good = {"directive": {"header": {"correlationToken": "c"}, "endpoint": {"endpointId": "e"}}}
+    assert salvage(good) == ("c", "e")
+    assert salvage(
+        {"directive": {"header": {"correlationToken": ""}, "endpoint": {"endpointId": "bad id"}}}
+    ) == (None, None)
+    assert salvage([1]) == (None, None)
