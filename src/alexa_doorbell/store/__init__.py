@@ -1,1 +1,29 @@
-"""Token, device and session stores: one interface, SQLite and DynamoDB."""
+"""Token, device and session stores: one interface, SQLite and DynamoDB.
+
+from alexa_doorbell.store import open_store
+store = open_store("sqlite:///var/lib/alexa-doorbell/store.sqlite3")
+"""
+
+from __future__ import annotations
+
+from alexa_doorbell.store.base import Store, StoreError
+
+
+def open_store(url: str) -> Store:
+    """A store for ``sqlite:///path`` (``sqlite:///:memory:`` too) or ``dynamodb://table``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not rest:
+        raise StoreError(f"store URL {url!r} must look like sqlite:///path or dynamodb://table")
+    if scheme == "sqlite":
+        from alexa_doorbell.store.sqlite import SqliteStore
+
+        # sqlite:///abs/path keeps the leading slash; sqlite:///:memory: stays in memory.
+        path = rest[1:] if rest.startswith("/:memory:") else rest
+        return SqliteStore(path)
+    if scheme == "dynamodb":
+        try:
+            from alexa_doorbell.store.dynamodb import DynamoDbStore  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise StoreError("the DynamoDB store is not available in this build") from exc
+        return DynamoDbStore(rest)
+    raise StoreError(f"unknown store scheme {scheme!r}: use sqlite:///path or dynamodb://table")

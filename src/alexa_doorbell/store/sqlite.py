@@ -1,0 +1,314 @@
+"""The SQLite store: one file, WAL journal, every write one atomic transaction.
+
+Safe to share between threads (one connection behind a lock) and between
+processes (WAL, busy timeout). ``synchronous=FULL`` so a committed refresh
+token survives a power cut, not only a process crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alexa_doorbell.store.base import (
+    ConflictError,
+    Device,
+    EventRecord,
+    Health,
+    RtcSession,
+    Store,
+    StoreError,
+    Tokens,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    user_id TEXT PRIMARY KEY,
+    access_token TEXT NOT NULL,
+    refresh_token TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    region TEXT NOT NULL,
+    last_refresh_at REAL,
+    relink_needed INTEGER NOT NULL DEFAULT 0,
+    last_gateway_status TEXT,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    endpoint_id TEXT PRIMARY KEY,
+    friendly_name TEXT NOT NULL,
+    channel_name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    manufacturer TEXT NOT NULL,
+    channel_arn TEXT,
+    doorbell INTEGER NOT NULL,
+    full_duplex INTEGER NOT NULL,
+    owner TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_endpoint ON sessions (endpoint_id, updated_at);
+CREATE TABLE IF NOT EXISTS health (
+    endpoint_id TEXT PRIMARY KEY,
+    connectivity TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+KEEP_EVENTS = 1000  # status pages show the recent ones; older records are pruned
+KEEP_SESSIONS_SECONDS = 7 * 24 * 3600
+
+_TOKEN_COLS = (
+    "user_id, access_token, refresh_token, expires_at, region, last_refresh_at, "
+    "relink_needed, last_gateway_status, version"
+)
+_DEVICE_COLS = (
+    "endpoint_id, friendly_name, channel_name, description, manufacturer, channel_arn, "
+    "doorbell, full_duplex, owner"
+)
+
+
+def _tokens(row: tuple) -> Tokens:
+    return Tokens(
+        user_id=row[0],
+        access_token=row[1],
+        refresh_token=row[2],
+        expires_at=row[3],
+        region=row[4],
+        last_refresh_at=row[5],
+        relink_needed=bool(row[6]),
+        last_gateway_status=row[7],
+        version=row[8],
+    )
+
+
+def _device(row: tuple) -> Device:
+    return Device(
+        endpoint_id=row[0],
+        friendly_name=row[1],
+        channel_name=row[2],
+        description=row[3],
+        manufacturer=row[4],
+        channel_arn=row[5],
+        doorbell=bool(row[6]),
+        full_duplex=bool(row[7]),
+        owner=row[8],
+    )
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) below.
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction (taken up front so readers never see half of it)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {self.path} is unavailable: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise StoreError(f"SQLite commit failed: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    # -- tokens ----------------------------------------------------------
+    def get_tokens(self, user_id: str) -> Tokens | None:
+        rows = self._read(f"SELECT {_TOKEN_COLS} FROM tokens WHERE user_id = ?", (user_id,))
+        return _tokens(rows[0]) if rows else None
+
+    def put_tokens(self, tokens: Tokens, *, expected_version: int | None = None) -> Tokens:
+        try:
+            with self._tx() as db:
+                row = db.execute(
+                    "SELECT version FROM tokens WHERE user_id = ?", (tokens.user_id,)
+                ).fetchone()
+                current = row[0] if row else 0
+                if expected_version is not None and current != expected_version:
+                    raise ConflictError(
+                        f"tokens of {tokens.user_id} are at version {current}, "
+                        f"not {expected_version}"
+                    )
+                saved = tokens.with_(version=current + 1)
+                db.execute(
+                    f"INSERT OR REPLACE INTO tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        saved.user_id,
+                        saved.access_token,
+                        saved.refresh_token,
+                        saved.expires_at,
+                        saved.region,
+                        saved.last_refresh_at,
+                        int(saved.relink_needed),
+                        saved.last_gateway_status,
+                        saved.version,
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+        return saved
+
+    def list_tokens(self) -> list[Tokens]:
+        return [_tokens(r) for r in self._read(f"SELECT {_TOKEN_COLS} FROM tokens ORDER BY 1")]
+
+    def delete_tokens(self, user_id: str) -> None:
+        self._write("DELETE FROM tokens WHERE user_id = ?", (user_id,))
+
+    def _write(self, sql: str, args: tuple) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    # -- devices ---------------------------------------------------------
+    def put_device(self, device: Device) -> None:
+        self._write(
+            f"INSERT OR REPLACE INTO devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                device.endpoint_id,
+                device.friendly_name,
+                device.channel_name,
+                device.description,
+                device.manufacturer,
+                device.channel_arn,
+                int(device.doorbell),
+                int(device.full_duplex),
+                device.owner,
+            ),
+        )
+
+    def get_device(self, endpoint_id: str) -> Device | None:
+        rows = self._read(
+            f"SELECT {_DEVICE_COLS} FROM devices WHERE endpoint_id = ?", (endpoint_id,)
+        )
+        return _device(rows[0]) if rows else None
+
+    def list_devices(self) -> list[Device]:
+        return [_device(r) for r in self._read(f"SELECT {_DEVICE_COLS} FROM devices ORDER BY 1")]
+
+    def delete_device(self, endpoint_id: str) -> None:
+        self._write("DELETE FROM devices WHERE endpoint_id = ?", (endpoint_id,))
+
+    # -- sessions --------------------------------------------------------
+    def put_session(self, session: RtcSession) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?)",
+                    (session.session_id, session.endpoint_id, session.state, session.updated_at),
+                )
+                db.execute(
+                    "DELETE FROM sessions WHERE updated_at < ?",
+                    (time.time() - KEEP_SESSIONS_SECONDS,),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    def get_session(self, session_id: str) -> RtcSession | None:
+        rows = self._read(
+            "SELECT session_id, endpoint_id, state, updated_at FROM sessions WHERE session_id = ?",
+            (session_id,),
+        )
+        return RtcSession(*rows[0]) if rows else None
+
+    def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]:
+        rows = self._read(
+            "SELECT session_id, endpoint_id, state, updated_at FROM sessions "
+            "WHERE endpoint_id = ? AND updated_at >= ? ORDER BY updated_at, session_id",
+            (endpoint_id, since),
+        )
+        return [RtcSession(*r) for r in rows]
+
+    # -- health ----------------------------------------------------------
+    def put_health(self, health: Health) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO health VALUES (?,?,?)",
+            (health.endpoint_id, health.connectivity, health.updated_at),
+        )
+
+    def get_health(self, endpoint_id: str) -> Health | None:
+        rows = self._read(
+            "SELECT endpoint_id, connectivity, updated_at FROM health WHERE endpoint_id = ?",
+            (endpoint_id,),
+        )
+        return Health(*rows[0]) if rows else None
+
+    # -- event records ---------------------------------------------------
+    def add_event_record(self, record: EventRecord) -> None:
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO events (at, user_id, endpoint_id, name, status, detail) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (
+                        record.at,
+                        record.user_id,
+                        record.endpoint_id,
+                        record.name,
+                        record.status,
+                        record.detail,
+                    ),
+                )
+                db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - KEEP_EVENTS,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    def recent_event_records(self, limit: int = 50) -> list[EventRecord]:
+        rows = self._read(
+            "SELECT at, user_id, endpoint_id, name, status, detail FROM events "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            (max(0, int(limit)),),
+        )
+        return [EventRecord(*r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

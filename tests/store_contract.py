@@ -1,0 +1,154 @@
+"""The behaviour every Store must have, as a reusable test class.
+
+A backend joins by subclassing with a ``store`` fixture::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            s = MyStore(...)
+            yield s
+            s.close()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from alexa_doorbell.store.base import (
+    ConflictError,
+    Device,
+    EventRecord,
+    Health,
+    RtcSession,
+    Store,
+    Tokens,
+)
+
+
+def make_tokens(user: str = "amzn1.account.A", n: int = 1, **kw) -> Tokens:
+    return Tokens(
+        user_id=user,
+        access_token=f"Atza|access-{n}",
+        refresh_token=f"Atzr|refresh-{n}",
+        expires_at=1_800_000_000.0 + n,
+        **kw,
+    )
+
+
+class StoreContract:
+    # -- tokens ----------------------------------------------------------
+    def test_tokens_round_trip_and_versions(self, store: Store):
+        assert store.get_tokens("nobody") is None
+        saved = store.put_tokens(make_tokens(region="EU", last_gateway_status="202"))
+        assert saved.version == 1
+        got = store.get_tokens("amzn1.account.A")
+        assert got == saved
+        assert got.region == "EU" and got.last_gateway_status == "202"
+        again = store.put_tokens(got.with_(access_token="Atza|new", relink_needed=True))
+        assert again.version == 2
+        got = store.get_tokens("amzn1.account.A")
+        assert got.access_token == "Atza|new" and got.relink_needed is True
+        assert got.refresh_token == "Atzr|refresh-1"
+
+    def test_conditional_write(self, store: Store):
+        first = store.put_tokens(make_tokens(), expected_version=0)  # 0 = must not exist yet
+        with pytest.raises(ConflictError):
+            store.put_tokens(make_tokens(n=2), expected_version=0)
+        second = store.put_tokens(make_tokens(n=2), expected_version=first.version)
+        with pytest.raises(ConflictError):
+            store.put_tokens(make_tokens(n=3), expected_version=first.version)  # stale
+        assert store.get_tokens(first.user_id).access_token == "Atza|access-2"
+        assert store.get_tokens(first.user_id).version == second.version
+
+    def test_conditional_write_race_has_one_winner(self, store: Store):
+        base = store.put_tokens(make_tokens())
+        wins: list[int] = []
+        conflicts: list[int] = []
+        barrier = threading.Barrier(4)
+
+        def writer(i: int) -> None:
+            barrier.wait()
+            try:
+                store.put_tokens(make_tokens(n=10 + i), expected_version=base.version)
+                wins.append(i)
+            except ConflictError:
+                conflicts.append(i)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(wins) == 1 and len(conflicts) == 3
+        assert store.get_tokens(base.user_id).access_token == f"Atza|access-{10 + wins[0]}"
+
+    def test_list_and_delete_tokens(self, store: Store):
+        store.put_tokens(make_tokens("u2"))
+        store.put_tokens(make_tokens("u1"))
+        assert sorted(t.user_id for t in store.list_tokens()) == ["u1", "u2"]
+        store.delete_tokens("u1")
+        store.delete_tokens("never-there")
+        assert [t.user_id for t in store.list_tokens()] == ["u2"]
+
+    def test_tokens_repr_is_redacted(self, store: Store):
+        saved = store.put_tokens(make_tokens())
+        assert "Atza|" not in repr(saved) and "Atzr|" not in str(saved)
+
+    # -- devices ---------------------------------------------------------
+    def test_devices(self, store: Store):
+        bell = Device(
+            "front-door",
+            "Front Door",
+            "front-door",
+            "Doorbell",
+            "acme",
+            "arn:aws:kinesisvideo:us-east-1:1:channel/front-door/1",
+            True,
+            True,
+            "u1",
+        )
+        cam = Device("garage", "Garage", "garage")
+        store.put_device(bell)
+        store.put_device(cam)
+        assert store.get_device("front-door") == bell
+        assert store.get_device("garage") == cam
+        assert store.get_device("nope") is None
+        assert [d.endpoint_id for d in store.list_devices()] == ["front-door", "garage"]
+        store.put_device(Device("garage", "Garage 2", "garage"))
+        assert store.get_device("garage").friendly_name == "Garage 2"
+        store.delete_device("garage")
+        assert [d.endpoint_id for d in store.list_devices()] == ["front-door"]
+
+    # -- sessions --------------------------------------------------------
+    def test_sessions(self, store: Store):
+        now = time.time()
+        store.put_session(RtcSession("s1", "front-door", "OFFERED", now - 10))
+        store.put_session(RtcSession("s2", "front-door", "CONNECTED", now - 5))
+        store.put_session(RtcSession("s3", "garage", "OFFERED", now))
+        store.put_session(RtcSession("s1", "front-door", "DISCONNECTED", now))
+        assert store.get_session("s1").state == "DISCONNECTED"
+        assert store.get_session("zz") is None
+        ids = [s.session_id for s in store.list_sessions("front-door")]
+        assert ids == ["s2", "s1"]  # oldest update first
+        assert [s.session_id for s in store.list_sessions("front-door", since=now - 1)] == ["s1"]
+
+    # -- health ----------------------------------------------------------
+    def test_health(self, store: Store):
+        assert store.get_health("front-door") is None
+        store.put_health(Health("front-door", "OK", 1000.0))
+        store.put_health(Health("front-door", "UNREACHABLE", 1001.0))
+        got = store.get_health("front-door")
+        assert got == Health("front-door", "UNREACHABLE", 1001.0)
+
+    # -- event records ---------------------------------------------------
+    def test_event_records_newest_first(self, store: Store):
+        for i in range(5):
+            store.add_event_record(
+                EventRecord(100.0 + i, "u", "front-door", "DoorbellPress", "202", f"#{i}")
+            )
+        recent = store.recent_event_records(limit=3)
+        assert [r.detail for r in recent] == ["#4", "#3", "#2"]
+        assert store.recent_event_records(limit=0) == []
