@@ -1,0 +1,367 @@
+"""The DynamoDB store: one on-demand table, boto3's low-level client only (Lambda-safe).
+
+Table design (the SAM template creates it; keys are strings)::
+
+    pk          sk                              item
+    ----------  ------------------------------  ----------------------------------------
+    TOKENS      <user_id>                       a linked user's LWA tokens + version
+    DEVICE      <endpoint_id>                   one camera in the catalog
+    HEALTH      <endpoint_id>                   the camera agent's last connectivity report
+    SESSION     <session_id>                    an Alexa RTC session (ttl: 7 days)
+    EVENT       <at>#<ns>#<rand>                an event sent toward Alexa (ttl: 30 days)
+
+One item collection per kind keeps every read a strongly consistent GetItem or
+Query (no scans, no eventually consistent indexes) at home scale: a few users,
+a few cameras. ``ttl`` (epoch seconds) lets DynamoDB expire old sessions and
+event records; tokens never expire (a lost refresh token means relinking).
+
+Token writes are conditional: the skill and the notifier Lambdas may refresh
+the same user's token at once, and ``expected_version`` makes exactly one of
+them win (``ConditionalCheckFailedException`` -> ``ConflictError``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from alexa_doorbell.store.base import (
+    ConflictError,
+    Device,
+    EventRecord,
+    Health,
+    RtcSession,
+    Store,
+    StoreError,
+    Tokens,
+)
+
+PK = "pk"
+SK = "sk"
+TTL = "ttl"
+
+KEEP_SESSIONS_SECONDS = 7 * 24 * 3600  # as the SQLite store
+KEEP_EVENTS_SECONDS = 30 * 24 * 3600
+
+# The skill answers Alexa within a few seconds: fail fast, retry briefly.
+_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"})
+
+_TOKEN_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "expires_at",
+    "region",
+    "last_refresh_at",
+    "relink_needed",
+    "last_gateway_status",
+)
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float | int) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return _n(value)
+    return _s(value)
+
+
+def _get(item: dict[str, Any], name: str, default: Any = None) -> Any:
+    """Plain Python value of one attribute (S, N, BOOL or NULL)."""
+    attr = item.get(name)
+    if attr is None or "NULL" in attr:
+        return default
+    if "S" in attr:
+        return attr["S"]
+    if "BOOL" in attr:
+        return attr["BOOL"]
+    if "N" in attr:
+        text = attr["N"]
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    raise StoreError(f"unexpected DynamoDB attribute {name}: {sorted(attr)}")
+
+
+def _tokens(item: dict[str, Any]) -> Tokens:
+    last = _get(item, "last_refresh_at")
+    return Tokens(
+        user_id=_get(item, SK),
+        access_token=_get(item, "access_token"),
+        refresh_token=_get(item, "refresh_token"),
+        expires_at=float(_get(item, "expires_at")),
+        region=_get(item, "region", "NA"),
+        last_refresh_at=None if last is None else float(last),
+        relink_needed=bool(_get(item, "relink_needed", False)),
+        last_gateway_status=_get(item, "last_gateway_status"),
+        version=int(_get(item, "version", 0)),
+    )
+
+
+def _device(item: dict[str, Any]) -> Device:
+    return Device(
+        endpoint_id=_get(item, SK),
+        friendly_name=_get(item, "friendly_name"),
+        channel_name=_get(item, "channel_name"),
+        description=_get(item, "description", "Camera"),
+        manufacturer=_get(item, "manufacturer", "alexa-doorbell"),
+        channel_arn=_get(item, "channel_arn"),
+        doorbell=bool(_get(item, "doorbell", False)),
+        full_duplex=bool(_get(item, "full_duplex", False)),
+        owner=_get(item, "owner"),
+    )
+
+
+def _session(item: dict[str, Any]) -> RtcSession:
+    return RtcSession(
+        session_id=_get(item, SK),
+        endpoint_id=_get(item, "endpoint_id"),
+        state=_get(item, "state"),
+        updated_at=float(_get(item, "updated_at")),
+    )
+
+
+class DynamoDbStore(Store):
+    """The Store on one DynamoDB table (``dynamodb://table-name``).
+
+    The client comes from boto3's default chain (region from ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION``; ``AWS_ENDPOINT_URL_DYNAMODB`` for a local DynamoDB)
+    unless one is passed in.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        if not table:
+            raise StoreError("DynamoDB store needs a table name: dynamodb://table-name")
+        self.table = table
+        if client is None:
+            import boto3
+
+            region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            client = boto3.client(
+                "dynamodb", region_name=region, endpoint_url=endpoint_url, config=_CONFIG
+            )
+        self._db = client
+
+    def __repr__(self) -> str:
+        return f"DynamoDbStore({self.table!r})"
+
+    # -- plumbing ----------------------------------------------------------
+    def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._db, op)(TableName=self.table, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise ConflictError(f"conditional write on {self.table} lost a race") from exc
+            if code == "ResourceNotFoundException":
+                raise StoreError(
+                    f"DynamoDB table {self.table!r} not found (region "
+                    f"{self._db.meta.region_name}): deploy the stack or fix "
+                    "ALEXA_DOORBELL_STORE_URL"
+                ) from exc
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise StoreError(f"DynamoDB {op} on {self.table} failed: {code} {message}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB {op} on {self.table} failed: {exc}") from exc
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {PK: _s(pk), SK: _s(sk)}
+
+    def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return self._call("get_item", Key=self._key(pk, sk), ConsistentRead=True).get("Item")
+
+    def _query(self, pk: str, *, forward: bool = True, limit: int | None = None) -> list[dict]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ConsistentRead": True,
+            "ScanIndexForward": forward,
+        }
+        items: list[dict] = []
+        while True:
+            if limit is not None:
+                kwargs["Limit"] = limit - len(items)
+            page = self._call("query", **kwargs)
+            items.extend(page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                return items
+            kwargs["ExclusiveStartKey"] = start
+
+    def _put(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
+        item = self._key(pk, sk)
+        item.update({k: _attr(v) for k, v in attrs.items() if v is not None})
+        self._call("put_item", Item=item)
+
+    def _delete(self, pk: str, sk: str) -> None:
+        self._call("delete_item", Key=self._key(pk, sk))
+
+    # -- tokens ------------------------------------------------------------
+    def get_tokens(self, user_id: str) -> Tokens | None:
+        item = self._get_item("TOKENS", user_id)
+        return _tokens(item) if item else None
+
+    def put_tokens(self, tokens: Tokens, *, expected_version: int | None = None) -> Tokens:
+        names = {"#v": "version"}
+        values: dict[str, Any] = {}
+        sets, removes = [], []
+        for i, field in enumerate(_TOKEN_FIELDS):
+            value = getattr(tokens, field)
+            names[f"#f{i}"] = field
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":f{i}"] = _attr(value)
+                sets.append(f"#f{i} = :f{i}")
+        kwargs: dict[str, Any] = {}
+        if expected_version is None:
+            # Unconditional, but still atomic: the version counts every write.
+            values[":zero"], values[":one"] = _n(0), _n(1)
+            sets.append("#v = if_not_exists(#v, :zero) + :one")
+        elif expected_version == 0:
+            values[":one"] = _n(1)
+            sets.append("#v = :one")
+            kwargs["ConditionExpression"] = "attribute_not_exists(#pk)"
+            names["#pk"] = PK
+        else:
+            values[":ev"] = _n(expected_version)
+            values[":next"] = _n(expected_version + 1)
+            sets.append("#v = :next")
+            kwargs["ConditionExpression"] = "#v = :ev"
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        reply = self._call(
+            "update_item",
+            Key=self._key("TOKENS", tokens.user_id),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            **kwargs,
+        )
+        return _tokens(reply["Attributes"])
+
+    def list_tokens(self) -> list[Tokens]:
+        return [_tokens(item) for item in self._query("TOKENS")]
+
+    def delete_tokens(self, user_id: str) -> None:
+        self._delete("TOKENS", user_id)
+
+    # -- devices -----------------------------------------------------------
+    def put_device(self, device: Device) -> None:
+        self._put(
+            "DEVICE",
+            device.endpoint_id,
+            {
+                "friendly_name": device.friendly_name,
+                "channel_name": device.channel_name,
+                "description": device.description,
+                "manufacturer": device.manufacturer,
+                "channel_arn": device.channel_arn,
+                "doorbell": device.doorbell,
+                "full_duplex": device.full_duplex,
+                "owner": device.owner,
+            },
+        )
+
+    def get_device(self, endpoint_id: str) -> Device | None:
+        item = self._get_item("DEVICE", endpoint_id)
+        return _device(item) if item else None
+
+    def list_devices(self) -> list[Device]:
+        return [_device(item) for item in self._query("DEVICE")]
+
+    def delete_device(self, endpoint_id: str) -> None:
+        self._delete("DEVICE", endpoint_id)
+
+    # -- sessions ----------------------------------------------------------
+    def put_session(self, session: RtcSession) -> None:
+        self._put(
+            "SESSION",
+            session.session_id,
+            {
+                "endpoint_id": session.endpoint_id,
+                "state": session.state,
+                "updated_at": float(session.updated_at),
+                TTL: int(time.time() + KEEP_SESSIONS_SECONDS),
+            },
+        )
+
+    def get_session(self, session_id: str) -> RtcSession | None:
+        item = self._get_item("SESSION", session_id)
+        return _session(item) if item else None
+
+    def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]:
+        sessions = [
+            s
+            for s in map(_session, self._query("SESSION"))
+            if s.endpoint_id == endpoint_id and s.updated_at >= since
+        ]
+        return sorted(sessions, key=lambda s: (s.updated_at, s.session_id))
+
+    # -- health ------------------------------------------------------------
+    def put_health(self, health: Health) -> None:
+        self._put(
+            "HEALTH",
+            health.endpoint_id,
+            {"connectivity": health.connectivity, "updated_at": float(health.updated_at)},
+        )
+
+    def get_health(self, endpoint_id: str) -> Health | None:
+        item = self._get_item("HEALTH", endpoint_id)
+        if not item:
+            return None
+        return Health(endpoint_id, _get(item, "connectivity"), float(_get(item, "updated_at")))
+
+    # -- event records -----------------------------------------------------
+    def add_event_record(self, record: EventRecord) -> None:
+        # Sort key: time, then a clock tie-breaker (insertion order), then randomness.
+        sk = f"{record.at:020.6f}#{time.time_ns():020d}#{secrets.token_hex(4)}"
+        self._put(
+            "EVENT",
+            sk,
+            {
+                "at": float(record.at),
+                "user_id": record.user_id,
+                "endpoint_id": record.endpoint_id,
+                "name": record.name,
+                "status": record.status,
+                "detail": record.detail,
+                TTL: int(time.time() + KEEP_EVENTS_SECONDS),
+            },
+        )
+
+    def recent_event_records(self, limit: int = 50) -> list[EventRecord]:
+        limit = max(0, int(limit))
+        if limit == 0:
+            return []
+        return [
+            EventRecord(
+                at=float(_get(item, "at")),
+                user_id=_get(item, "user_id"),
+                endpoint_id=_get(item, "endpoint_id"),
+                name=_get(item, "name"),
+                status=_get(item, "status"),
+                detail=_get(item, "detail", ""),
+            )
+            for item in self._query("EVENT", forward=False, limit=limit)
+        ]
