@@ -1,0 +1,526 @@
+"""KVS signaling emulator: control plane, data plane and the WebSocket hub.
+
+Speaks what boto3's ``kinesisvideo`` / ``kinesis-video-signaling`` clients and
+the official KVS WebRTC SDKs speak (PROTOCOLS.md §4): restJson with AWS's
+field names and errors (``x-amzn-ErrorType`` + ``{"message"}``), SigV4 on
+every call, and a presigned-URL WebSocket that routes SDP/ICE messages
+between one MASTER and up to ``max_viewers`` VIEWERs per channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from alexa_doorbell.cloud.db import ChannelRow, CloudDB
+from alexa_doorbell.cloud.sigv4 import SigV4Error, verify_header_auth, verify_presigned
+from alexa_doorbell.config import Settings
+from alexa_doorbell.kvs.messages import (
+    CLIENT_ID_RE,
+    ClientMessage,
+    MessageError,
+    ServerMessage,
+    status_response,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "kinesisvideo"
+ACCOUNT_ID = "000000000000"  # the emulator's pretend AWS account
+NAME_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,256}$")
+PAYLOAD_RE = re.compile(r"^[a-zA-Z0-9+/=]{1,10000}$")
+ARN_RE = re.compile(r"^arn:aws:kinesisvideo:[a-z0-9-]+:[0-9]{12}:channel/([^/]+)/[0-9]+$")
+TTL_MIN, TTL_MAX = 5, 120
+
+
+class KvsError(Exception):
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type}
+    )
+
+
+def _invalid(message: str) -> KvsError:
+    return KvsError(400, "InvalidArgumentException", message)
+
+
+def _not_found(what: str) -> KvsError:
+    return KvsError(404, "ResourceNotFoundException", f"The requested channel is not found: {what}")
+
+
+def header_lists(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for k, v in raw:
+        out[k.decode("latin-1").lower()].append(v.decode("latin-1"))
+    return dict(out)
+
+
+@dataclass(eq=False)
+class Peer:
+    """One WebSocket client of a channel."""
+
+    ws: WebSocket
+    channel_arn: str
+    client_id: str | None  # None for the MASTER
+    connected_at: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    open: bool = True
+
+    @property
+    def role(self) -> str:
+        return "MASTER" if self.client_id is None else "VIEWER"
+
+    async def send(self, msg: ServerMessage) -> bool:
+        if not self.open:
+            return False
+        try:
+            async with self.lock:
+                await self.ws.send_text(msg.to_json())
+            return True
+        except Exception:  # the socket went away under us
+            self.open = False
+            return False
+
+    async def close(self, code: int = 1000) -> None:
+        if self.open:
+            self.open = False
+            with contextlib.suppress(Exception):
+                await self.ws.close(code)
+
+
+class KvsEmulator:
+    """Channels (persisted), the signaling hub and pending SendAlexaOfferToMaster calls."""
+
+    def __init__(self, settings: Settings, db: CloudDB) -> None:
+        self.settings = settings
+        self.db = db
+        self.masters: dict[str, Peer] = {}
+        self.viewers: dict[str, dict[str, Peer]] = defaultdict(dict)
+        # Undelivered messages per (channel ARN, recipient; "" = master), kept for the TTL.
+        self._pending: dict[tuple[str, str], list[tuple[float, ServerMessage]]] = defaultdict(list)
+        self._alexa: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- helpers ------------------------------------------------------------
+    @property
+    def secrets(self) -> dict[str, str]:
+        local = self.settings.local
+        return {local.aws_access_key_id: local.aws_secret_access_key.get_secret_value()}
+
+    def arn_for(self, name: str) -> str:
+        return (
+            f"arn:aws:kinesisvideo:{self.settings.region}:{ACCOUNT_ID}:channel/"
+            f"{name}/{int(time.time() * 1000)}"
+        )
+
+    def ensure_channel(self, name: str, ttl: int | None = None) -> ChannelRow:
+        """The channel named ``name``, created when missing (cameras' channels on start)."""
+        row = self.db.channel_by_name(name)
+        if row is None:
+            row = ChannelRow(
+                name,
+                self.arn_for(name),
+                "SINGLE_MASTER",
+                ttl or self.settings.local.message_ttl,
+                time.time(),
+                uuid.uuid4().hex[:20],
+            )
+            if not self.db.add_channel(row):
+                row = self.db.channel_by_name(name)
+                assert row is not None
+        return row
+
+    def _channel(self, arn: Any) -> ChannelRow:
+        if not isinstance(arn, str) or not arn:
+            raise _invalid("ChannelARN is required")
+        if len(arn) > 1024 or not ARN_RE.match(arn):
+            raise _invalid(f"Invalid ARN: {arn}")
+        row = self.db.channel_by_arn(arn)
+        if row is None:
+            raise _not_found(arn)
+        return row
+
+    @staticmethod
+    def _info(row: ChannelRow) -> dict[str, Any]:
+        return {
+            "ChannelName": row.name,
+            "ChannelARN": row.arn,
+            "ChannelType": row.channel_type,
+            "ChannelStatus": "ACTIVE",
+            "CreationTime": row.created_at,
+            "SingleMasterConfiguration": {"MessageTtlSeconds": row.message_ttl},
+            "Version": row.version,
+        }
+
+    def master_connected(self, channel_arn: str) -> bool:
+        return channel_arn in self.masters
+
+    def viewer_ids(self, channel_arn: str) -> list[str]:
+        return sorted(self.viewers.get(channel_arn, {}))
+
+    # -- REST entry --------------------------------------------------------
+    async def rest(self, request: Request) -> Response:
+        """Every SigV4-signed KVS REST call (control and data plane)."""
+        body = await request.body()
+        try:
+            verify_header_auth(
+                method=request.method,
+                path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+                query=request.scope.get("query_string", b"").decode("latin-1"),
+                headers=header_lists(request.headers.raw),
+                body=body,
+                secrets=self.secrets,
+                service=SERVICE,
+            )
+        except SigV4Error as exc:
+            return aws_error(exc.status, exc.error_type, exc.message)
+        try:
+            params = json.loads(body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return aws_error(400, "SerializationException", "The request body is not valid JSON")
+        if not isinstance(params, dict):
+            return aws_error(400, "SerializationException", "The request body must be an object")
+        op = self.OPERATIONS[request.url.path]
+        try:
+            result = await op(self, params)
+        except KvsError as exc:
+            return aws_error(exc.status, exc.error_type, exc.message)
+        return JSONResponse(result)
+
+    # -- control plane ------------------------------------------------------
+    async def create_signaling_channel(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p.get("ChannelName")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise _invalid("ChannelName must be 1-256 characters of [a-zA-Z0-9_.-]")
+        ctype = p.get("ChannelType", "SINGLE_MASTER")
+        if ctype != "SINGLE_MASTER":
+            raise _invalid(f"ChannelType {ctype!r} is not supported by the local cloud")
+        conf = p.get("SingleMasterConfiguration") or {}
+        ttl = conf.get("MessageTtlSeconds", self.settings.local.message_ttl)
+        if not isinstance(ttl, int) or not TTL_MIN <= ttl <= TTL_MAX:
+            raise _invalid(f"MessageTtlSeconds must be between {TTL_MIN} and {TTL_MAX}")
+        row = ChannelRow(name, self.arn_for(name), ctype, ttl, time.time(), uuid.uuid4().hex[:20])
+        if not self.db.add_channel(row):
+            raise KvsError(
+                400, "ResourceInUseException", f"The signaling channel {name} already exists"
+            )
+        return {"ChannelARN": row.arn}
+
+    async def describe_signaling_channel(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, arn = p.get("ChannelName"), p.get("ChannelARN")
+        if bool(name) == bool(arn):
+            raise _invalid("Specify exactly one of ChannelName and ChannelARN")
+        if name:
+            row = self.db.channel_by_name(name) if isinstance(name, str) else None
+            if row is None:
+                raise _not_found(str(name))
+        else:
+            row = self._channel(arn)
+        return {"ChannelInfo": self._info(row)}
+
+    async def get_signaling_channel_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        row = self._channel(p.get("ChannelARN"))
+        conf = p.get("SingleMasterChannelEndpointConfiguration") or {}
+        protocols = conf.get("Protocols") or ["WSS", "HTTPS"]
+        role = conf.get("Role", "MASTER")
+        if role not in ("MASTER", "VIEWER"):
+            raise _invalid(f"Role must be MASTER or VIEWER, not {role!r}")
+        local = self.settings.local
+        urls = {"WSS": f"wss://{local.host}:{local.tls_port}", "HTTPS": local.url}
+        out = []
+        for proto in protocols:
+            if proto not in urls:
+                raise _invalid(
+                    f"Protocol {proto!r} is not available for channel {row.name} "
+                    "(the local cloud offers WSS and HTTPS)"
+                )
+            out.append({"Protocol": proto, "ResourceEndpoint": urls[proto]})
+        return {"ResourceEndpointList": out}
+
+    async def list_signaling_channels(self, p: dict[str, Any]) -> dict[str, Any]:
+        rows = self.db.list_channels()
+        cond = p.get("ChannelNameCondition")
+        if cond:
+            if cond.get("ComparisonOperator", "BEGINS_WITH") != "BEGINS_WITH":
+                raise _invalid("ComparisonOperator must be BEGINS_WITH")
+            prefix = cond.get("ComparisonValue") or ""
+            rows = [r for r in rows if r.name.startswith(prefix)]
+        limit = p.get("MaxResults", 500)
+        if not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise _invalid("MaxResults must be between 1 and 10000")
+        start = 0
+        if p.get("NextToken"):
+            try:
+                start = int(base64.b64decode(p["NextToken"]).decode())
+            except (ValueError, binascii.Error):
+                raise _invalid("NextToken is invalid") from None
+        page = rows[start : start + limit]
+        out: dict[str, Any] = {"ChannelInfoList": [self._info(r) for r in page]}
+        if start + limit < len(rows):
+            out["NextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+        return out
+
+    async def delete_signaling_channel(self, p: dict[str, Any]) -> dict[str, Any]:
+        row = self._channel(p.get("ChannelARN"))
+        version = p.get("CurrentVersion")
+        if version is not None and version != row.version:
+            raise KvsError(
+                400,
+                "VersionMismatchException",
+                f"The version {version} does not match the channel's version {row.version}",
+            )
+        self.db.delete_channel(row.arn)
+        peers = [self.masters.pop(row.arn, None), *self.viewers.pop(row.arn, {}).values()]
+        for peer in peers:
+            if peer is not None:
+                await peer.close(1000)
+        for key in [k for k in self._pending if k[0] == row.arn]:
+            del self._pending[key]
+        return {}
+
+    # -- data plane ----------------------------------------------------------
+    async def get_ice_server_config(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._channel(p.get("ChannelARN"))
+        client_id = p.get("ClientId")
+        if client_id is not None and (
+            not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
+        ):
+            raise _invalid("ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
+        if p.get("Service", "TURN") != "TURN":
+            raise _invalid("Service must be TURN")
+        # No TURN server on one machine: host candidates over loopback are enough.
+        return {"IceServerList": []}
+
+    async def send_alexa_offer_to_master(self, p: dict[str, Any]) -> dict[str, Any]:
+        row = self._channel(p.get("ChannelARN"))
+        sender = p.get("SenderClientId")
+        if not isinstance(sender, str) or not CLIENT_ID_RE.match(sender):
+            raise _invalid("SenderClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
+        payload = p.get("MessagePayload")
+        if not isinstance(payload, str) or not PAYLOAD_RE.match(payload):
+            raise _invalid("MessagePayload must be 1-10000 characters of base64")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        key = (row.arn, sender)
+        old = self._alexa.get(key)
+        if old is not None and not old.done():
+            old.cancel()
+        self._alexa[key] = fut
+        # Like KVS: delivered now if the master is connected, else when it connects (within TTL).
+        await self._deliver(row, "", ServerMessage("SDP_OFFER", payload, sender_client_id=sender))
+        wait = min(float(row.message_ttl), self.settings.local.offer_wait_max)
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(fut), wait)
+        except TimeoutError:
+            # AWS keeps redelivering until the TTL and then answers without an Answer.
+            return {}
+        except asyncio.CancelledError:
+            if fut.cancelled():  # a newer offer from the same SenderClientId replaced this one
+                return {}
+            raise
+        finally:
+            if self._alexa.get(key) is fut:
+                del self._alexa[key]
+        return {"Answer": answer}
+
+    OPERATIONS: ClassVar[dict[str, Any]] = {
+        "/createSignalingChannel": create_signaling_channel,
+        "/describeSignalingChannel": describe_signaling_channel,
+        "/getSignalingChannelEndpoint": get_signaling_channel_endpoint,
+        "/listSignalingChannels": list_signaling_channels,
+        "/deleteSignalingChannel": delete_signaling_channel,
+        "/v1/get-ice-server-config": get_ice_server_config,
+        "/v1/send-alexa-offer-to-master": send_alexa_offer_to_master,
+    }
+
+    # -- routing ---------------------------------------------------------------
+    def _peer(self, arn: str, recipient: str) -> Peer | None:
+        if recipient == "":
+            return self.masters.get(arn)
+        return self.viewers.get(arn, {}).get(recipient)
+
+    async def _deliver(self, row: ChannelRow, recipient: str, msg: ServerMessage) -> None:
+        peer = self._peer(row.arn, recipient)
+        if peer is not None and await peer.send(msg):
+            return
+        now = time.monotonic()
+        queue = self._pending[(row.arn, recipient)]
+        queue[:] = [(t, m) for t, m in queue if t > now]
+        queue.append((now + row.message_ttl, msg))
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, q in self._pending.items() if not q or q[-1][0] <= now]:
+            del self._pending[key]
+
+    async def _flush(self, peer: Peer) -> None:
+        key = (peer.channel_arn, peer.client_id or "")
+        queue = self._pending.pop(key, [])
+        now = time.monotonic()
+        for expires, msg in queue:
+            if expires > now:
+                await peer.send(msg)
+
+    async def _route(self, peer: Peer, text: str) -> None:
+        corr = None
+        with contextlib.suppress(Exception):
+            obj = json.loads(text)
+            corr = obj.get("correlationId") if isinstance(obj, dict) else None
+        try:
+            msg = ClientMessage.parse(text)
+        except MessageError as exc:
+            await peer.send(status_response("InvalidArgumentException", str(exc), "400", corr))
+            return
+        row = self.db.channel_by_arn(peer.channel_arn)
+        if row is None:  # deleted under us
+            await peer.close(1000)
+            return
+        if peer.client_id is None:  # master → one viewer (or a SendAlexaOfferToMaster caller)
+            recipient = msg.recipient_client_id
+            if not recipient:
+                await peer.send(
+                    status_response(
+                        "InvalidArgumentException",
+                        "recipientClientId is required for messages from the MASTER",
+                        "400",
+                        msg.correlation_id,
+                    )
+                )
+                return
+            waiter = self._alexa.get((row.arn, recipient))
+            if waiter is not None:
+                # Alexa does not trickle: only the answer matters, candidates are dropped.
+                if msg.action == "SDP_ANSWER" and not waiter.done():
+                    waiter.set_result(msg.message_payload)
+                return
+            out = ServerMessage(msg.action, msg.message_payload, sender_client_id=None)
+            await self._deliver(row, recipient, out)
+        else:  # viewer → master
+            out = ServerMessage(msg.action, msg.message_payload, sender_client_id=peer.client_id)
+            await self._deliver(row, "", out)
+
+    # -- WebSocket entry ---------------------------------------------------------
+    async def websocket(self, ws: WebSocket) -> None:
+        try:
+            peer = await self._admit(ws)
+        except KvsError as exc:
+            await self._refuse(ws, exc.status, exc.error_type, exc.message)
+            return
+        if peer is None:
+            return
+        await ws.accept()
+        await self._flush(peer)
+        local = self.settings.local
+        try:
+            while True:
+                now = time.monotonic()
+                idle_left = peer.last_seen + local.idle_timeout - now
+                age_left = peer.connected_at + local.connection_max_age - now
+                if age_left <= 0:
+                    # KVS caps a connection's life: it asks the client to reconnect.
+                    await peer.send(ServerMessage("GO_AWAY"))
+                    break
+                if idle_left <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(ws.receive(), min(idle_left, age_left))
+                except TimeoutError:
+                    continue
+                if event["type"] == "websocket.disconnect":
+                    break
+                peer.last_seen = time.monotonic()
+                text = event.get("text")
+                if text is None and event.get("bytes") is not None:
+                    text = event["bytes"].decode("utf-8", "replace")
+                if text:
+                    await self._route(peer, text)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._forget(peer)
+            await peer.close(1000)
+
+    def _forget(self, peer: Peer) -> None:
+        if peer.client_id is None:
+            if self.masters.get(peer.channel_arn) is peer:
+                del self.masters[peer.channel_arn]
+        else:
+            viewers = self.viewers.get(peer.channel_arn, {})
+            if viewers.get(peer.client_id) is peer:
+                del viewers[peer.client_id]
+
+    async def _refuse(self, ws: WebSocket, status: int, error_type: str, message: str) -> None:
+        log.info("refused signaling connection: %s %s %s", status, error_type, message)
+        try:
+            await ws.send_denial_response(aws_error(status, error_type, message))
+        except RuntimeError:  # server without the denial-response extension
+            await ws.close(1008)
+
+    async def _admit(self, ws: WebSocket) -> Peer | None:
+        try:
+            _, params = verify_presigned(
+                method="GET",
+                path=ws.scope.get("raw_path", b"").decode("latin-1") or ws.url.path,
+                query=ws.scope.get("query_string", b"").decode("latin-1"),
+                headers=header_lists(ws.headers.raw),
+                secrets=self.secrets,
+                service=SERVICE,
+            )
+        except SigV4Error as exc:
+            raise KvsError(exc.status, exc.error_type, exc.message) from None
+        row = self._channel(params.get("X-Amz-ChannelARN"))
+        client_id = params.get("X-Amz-ClientId") or None
+        if client_id is not None and not CLIENT_ID_RE.match(client_id):
+            raise _invalid("X-Amz-ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
+        peer = Peer(ws, row.arn, client_id)
+        if client_id is None:
+            old = self.masters.get(row.arn)
+            self.masters[row.arn] = peer
+            if old is not None:  # the newest master connection takes over
+                await old.close(1000)
+            return peer
+        viewers = self.viewers[row.arn]
+        old = viewers.get(client_id)
+        if old is None and len(viewers) >= self.settings.local.max_viewers:
+            raise KvsError(
+                400,
+                "ClientLimitExceededException",
+                f"The channel already has {len(viewers)} viewers connected "
+                f"(limit {self.settings.local.max_viewers})",
+            )
+        viewers[client_id] = peer
+        if old is not None:  # same ClientId reconnecting
+            await old.close(1000)
+        return peer
+
+    async def close_all(self) -> None:
+        peers = list(self.masters.values())
+        for v in self.viewers.values():
+            peers.extend(v.values())
+        for peer in peers:
+            await peer.close(1001)
+        for fut in self._alexa.values():
+            if not fut.done():
+                fut.cancel()

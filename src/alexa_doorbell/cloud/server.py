@@ -1,0 +1,279 @@
+"""The local cloud: KVS signaling, Login with Amazon and the Alexa event gateway.
+
+Two uvicorn servers share one event loop and one Starlette app: plain HTTP
+(``settings.local.port``) for the REST APIs and the ``/_local/...`` admin
+endpoints, TLS (``settings.local.tls_port``) for the signaling WebSocket that
+``GetSignalingChannelEndpoint`` hands out as ``wss://``. The WebSocket is also
+accepted as ``ws://`` on the HTTP port.
+
+    cloud = LocalCloud(settings)      # port 0 = pick a free port
+    await cloud.start()               # settings.local.port/tls_port now hold the real ones
+    ...
+    await cloud.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from alexa_doorbell.cloud.db import CloudDB
+from alexa_doorbell.cloud.gateway import EventGateway
+from alexa_doorbell.cloud.kvs import KvsEmulator
+from alexa_doorbell.cloud.lwa import LwaEmulator
+from alexa_doorbell.cloud.tls import ensure_certificate
+from alexa_doorbell.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the owner of the loop decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            f"local cloud cannot listen on {host}:{port}: {exc.strerror}. "
+            "Is another local cloud running? Pick other ports with --port."
+        ) from exc
+    sock.setblocking(False)
+    return sock
+
+
+class LocalCloud:
+    """KVS + LWA + event gateway emulators in the running event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = CloudDB(settings.cloud_dir / "cloud.sqlite3")
+        self.kvs = KvsEmulator(settings, self.db)
+        self.lwa = LwaEmulator(settings, self.db)
+        self.gateway = EventGateway(self.lwa)
+        self.app = self._build_app()
+        self._servers: list[_Server] = []
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def key_file(self):  # type: ignore[no-untyped-def]
+        return self.settings.cloud_dir / "key.pem"
+
+    # -- life cycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        local = self.settings.local
+        ensure_certificate(self.settings.ca_file, self.key_file, local.host)
+        for cam in self.settings.cameras:
+            self.kvs.ensure_channel(cam.channel_name)
+        http_sock = _bind(local.host, local.port)
+        try:
+            tls_sock = _bind(local.host, local.tls_port)
+        except OSError:
+            http_sock.close()
+            raise
+        local.port = http_sock.getsockname()[1]
+        local.tls_port = tls_sock.getsockname()[1]
+        common: dict[str, Any] = {
+            "app": self.app,
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "off",
+            "ws": "websockets-sansio",
+            "ws_ping_interval": None,  # KVS does not ping; idle timeout is ours to enforce
+            "timeout_graceful_shutdown": 1,
+        }
+        configs = [
+            (uvicorn.Config(**common), http_sock),
+            (
+                uvicorn.Config(
+                    **common,
+                    ssl_certfile=str(self.settings.ca_file),
+                    ssl_keyfile=str(self.key_file),
+                ),
+                tls_sock,
+            ),
+        ]
+        for config, sock in configs:
+            server = _Server(config)
+            self._servers.append(server)
+            self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+        while not all(s.started for s in self._servers):
+            for task in self._tasks:
+                if task.done():
+                    await self.stop()
+                    task.result()  # raises the startup failure
+                    raise RuntimeError("local cloud failed to start")
+            await asyncio.sleep(0.01)
+        log.info("local cloud on %s (WSS %s)", local.url, local.wss_url)
+
+    async def stop(self) -> None:
+        await self.kvs.close_all()
+        for server in self._servers:
+            server.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        self._servers.clear()
+        self._tasks.clear()
+        self.db.close()
+
+    async def __aenter__(self) -> LocalCloud:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- app ---------------------------------------------------------------------------
+    def _build_app(self) -> Starlette:
+        kvs, lwa, gw = self.kvs, self.lwa, self.gateway
+        routes = [Route(path, kvs.rest, methods=["POST"]) for path in kvs.OPERATIONS]
+        routes += [
+            WebSocketRoute("/", kvs.websocket),
+            Route("/auth/o2/token", lwa.token, methods=["POST"]),
+            Route("/user/profile", lwa.profile, methods=["GET"]),
+            Route("/v3/events", gw.post_event, methods=["POST"]),
+            Route("/_local/lwa/link", lwa.admin_link, methods=["POST"]),
+            Route("/_local/lwa/faults", lwa.admin_faults, methods=["POST"]),
+            Route("/_local/lwa/revoke", lwa.admin_revoke, methods=["POST"]),
+            Route("/_local/lwa/expire", lwa.admin_expire, methods=["POST"]),
+            Route("/_local/events", gw.admin_events, methods=["GET"]),
+            Route("/_local/events", gw.admin_clear, methods=["DELETE"]),
+            Route("/_local/gateway/faults", gw.admin_faults, methods=["POST"]),
+            Route("/_local/status", self._status, methods=["GET"]),
+        ]
+        return Starlette(routes=routes)
+
+    async def _status(self, request: Request) -> JSONResponse:
+        channels = []
+        for row in self.db.list_channels():
+            channels.append(
+                {
+                    "ChannelName": row.name,
+                    "ChannelARN": row.arn,
+                    "master": self.kvs.master_connected(row.arn),
+                    "viewers": self.kvs.viewer_ids(row.arn),
+                }
+            )
+        return JSONResponse(
+            {
+                "url": self.settings.local.url,
+                "wss": self.settings.local.wss_url,
+                "channels": channels,
+                "events": len(self.gateway.events),
+            }
+        )
+
+
+# -- running it in a thread (synchronous callers and tests) -----------------------------
+class CloudThread:
+    """A LocalCloud running in its own event loop in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cloud: LocalCloud | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="local-cloud", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            self.cloud = LocalCloud(self.settings)
+            await self.cloud.start()
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        await self._stop.wait()
+        await self.cloud.stop()
+
+    def start(self, timeout: float = 15.0) -> CloudThread:
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise RuntimeError("local cloud did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.loop is not None and self._stop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+    def call(self, coro: Any, timeout: float = 10.0) -> Any:
+        """Run a coroutine in the cloud's loop from another thread."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __enter__(self) -> CloudThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_cloud_thread(settings: Settings) -> CloudThread:
+    """Start the local cloud in a background thread; ``.stop()`` ends it."""
+    return CloudThread(settings).start()
+
+
+def run_cloud(settings: Settings) -> None:
+    """``alexa-doorbell cloud``: run until Ctrl-C, printing where everything is."""
+    from rich.console import Console
+
+    console = Console()
+
+    async def main() -> None:
+        cloud = LocalCloud(settings)
+        await cloud.start()
+        local = settings.local
+        env = settings.aws_env()
+        console.print(f"[bold]Local cloud[/bold] (data in {settings.cloud_dir})")
+        console.print(f"  REST (KVS, LWA, event gateway): {local.url}")
+        console.print(
+            f"  KVS signaling WebSocket:        {local.wss_url}  (also ws on the HTTP port)"
+        )
+        console.print(f"  TLS certificate (trust it):     {settings.ca_file}")
+        for cam in settings.cameras:
+            row = cloud.db.channel_by_name(cam.channel_name)
+            console.print(f"  channel {cam.channel_name}: {row.arn if row else '?'}")
+        console.print("Point AWS tools at it:")
+        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            console.print(f"  export {key}={env[key]}", soft_wrap=True)
+        console.print(f"  export AWS_DEFAULT_REGION={settings.region}")
+        console.print("Ctrl-C to stop.")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await cloud.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
