@@ -296,3 +296,39 @@ def normalize_offer(sdp: str) -> NormalizedOffer:
         raise OfferError("offer has no active audio or video m-line")
     text = _join(session, sections)
     return NormalizedOffer(text, tuple(changes), summarize(text))
+
+
+# -- refusals -----------------------------------------------------------------
+REFUSAL_ATTR = "a=x-alexa-doorbell-refused:"
+
+
+def refusal_answer(offer_sdp: str, reason: str) -> str:
+    """An answer that rejects every m-line (port 0, RFC 3264) and names the reason.
+
+    ``reason`` is the Alexa ErrorResponse type the skill should reply with
+    (``ENDPOINT_BUSY`` when the viewer limit is reached, ``INVALID_DIRECTIVE``
+    for an offer the camera cannot answer); :func:`refusal_reason` reads it back.
+    """
+    lines = ["v=0", "o=- 0 0 IN IP4 0.0.0.0", "s=-", "t=0 0", f"{REFUSAL_ATTR}{reason}"]
+    try:
+        _, sections = _sections(offer_sdp)
+    except Exception:  # a refusal must never fail
+        sections = []
+    for section in sections:
+        m = _MLINE_RE.match(section[0])
+        if not m:
+            continue
+        fmt = (m.group(4).split() or ["0"])[0]
+        lines += [f"m={m.group(1)} 0 {m.group(3)} {fmt}", "c=IN IP4 0.0.0.0", "a=inactive"]
+        mid = next((ln[6:] for ln in section if ln.startswith("a=mid:")), None)
+        if mid is not None:
+            lines.append(f"a=mid:{mid}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def refusal_reason(answer_sdp: str) -> str | None:
+    """The reason of a :func:`refusal_answer`, or None for a real answer."""
+    for line in answer_sdp.splitlines():
+        if line.startswith(REFUSAL_ATTR):
+            return line[len(REFUSAL_ATTR) :].strip() or "INTERNAL_ERROR"
+    return None

@@ -1,0 +1,610 @@
+"""The camera agent: the KVS MASTER that answers Alexa and browsers.
+
+    agent = CameraAgent(settings)
+    await agent.start()      # media pipeline + supervised signaling
+    ...
+    await agent.stop()
+
+Each viewer's offer (an ``SDP_OFFER`` from SendAlexaOfferToMaster or a browser
+VIEWER) is normalised (:mod:`alexa_doorbell.camera.sdp`), answered by its own
+aiortc peer connection after ICE gathering bounded to ``ice_gather_timeout``,
+and fed from the shared encoder (:mod:`alexa_doorbell.camera.fanout`). A
+session ends on SessionDisconnected (recorded by the skill in the store), ICE
+failure or consent loss, the maximum session length, or agent shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from alexa_doorbell.camera.fanout import AudioFanout, FanoutVideoTrack, VideoFanout
+from alexa_doorbell.camera.media import (
+    AudioSink,
+    AudioSource,
+    VideoSource,
+    open_audio_source,
+    open_sink,
+    open_video_source,
+)
+from alexa_doorbell.camera.sdp import OfferError, normalize_offer, refusal_answer, summarize
+from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.kvs.messages import (
+    ClientMessage,
+    MessageError,
+    ServerMessage,
+    decode_payload,
+    decode_sdp,
+    sdp_payload,
+)
+
+log = logging.getLogger(__name__)
+
+ConnectivityCallback = Callable[[str, str], Any]
+ALEXA_PREFIX = "alexa."
+_DISALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+class ViewerLimitError(RuntimeError):
+    """The camera already serves its maximum number of viewers."""
+
+
+def alexa_sender_client_id(session_id: str) -> str:
+    """The SenderClientId the skill uses for an Alexa RTC session (shared convention)."""
+    return f"{ALEXA_PREFIX}{_DISALLOWED.sub('_', session_id)}.{secrets.token_hex(4)}"[:256]
+
+
+def alexa_session_key(sender_client_id: str) -> str | None:
+    """The sanitised Alexa sessionId inside a SenderClientId, or None for other viewers."""
+    if not sender_client_id.startswith(ALEXA_PREFIX):
+        return None
+    middle, _, _ = sender_client_id[len(ALEXA_PREFIX) :].rpartition(".")
+    return middle or None
+
+
+def session_key(session_id: str) -> str:
+    return _DISALLOWED.sub("_", session_id)
+
+
+@dataclass
+class ViewerSession:
+    peer_id: str
+    pc: RTCPeerConnection
+    video: FanoutVideoTrack
+    audio: Any
+    alexa_key: str | None
+    started: float = field(default_factory=time.monotonic)
+    video_codec: str = ""
+    sink: AudioSink | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    connected_at: float | None = None
+    ended: str | None = None
+
+
+class CameraAgent:
+    def __init__(
+        self,
+        settings: Settings,
+        endpoint_id: str | None = None,
+        source: str | None = None,
+        *,
+        camera: CameraConfig | None = None,
+        video_source: VideoSource | None = None,
+        audio_source: AudioSource | None = None,
+        sink: str | None = None,
+        store: Any = None,
+        on_connectivity: ConnectivityCallback | None = None,
+        heartbeat_interval: float = 60.0,
+        signaling: bool = True,
+        preset: str = "veryfast",
+        connect_timeout: float = 20.0,
+        disconnect_poll: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.camera = camera or settings.camera(endpoint_id)
+        if source:
+            self.camera = self.camera.model_copy(update={"source": source})
+        if sink is not None:
+            self.camera = self.camera.model_copy(update={"sink": sink})
+        self.endpoint_id = self.camera.endpoint_id
+        self._video_source = video_source
+        self._audio_source = audio_source
+        self.store = store
+        self.on_connectivity = on_connectivity
+        self.heartbeat_interval = heartbeat_interval
+        self.use_signaling = signaling
+        self.preset = preset
+        self.connect_timeout = connect_timeout
+        self.disconnect_poll = disconnect_poll
+        self.sessions: dict[str, ViewerSession] = {}
+        self.video: VideoFanout | None = None
+        self.audio: AudioFanout | None = None
+        self.signaling: Any = None
+        self._pending_candidates: dict[str, list[dict[str, Any]]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closers: set[asyncio.Task[Any]] = set()
+        self._turn: list[RTCIceServer] = []
+        self._turn_expires = 0.0
+        self._channel_arn: str | None = self.camera.channel_arn
+        self._endpoints: Any = None
+        self._started_wall = time.time()
+        self._closed_alexa: set[str] = set()
+        self.counters = {"offers": 0, "answers": 0, "refused": 0, "rejected": 0, "ended": 0}
+        self.answer_times: list[float] = []
+
+    # -- life cycle -------------------------------------------------------------
+    async def start(self) -> None:
+        cam = self.camera
+        vsrc = self._video_source or open_video_source(cam.source, cam.width, cam.height, cam.fps)
+        asrc = self._audio_source or open_audio_source(cam.audio, cam.source)
+        self.video = VideoFanout(vsrc, gop_seconds=self.settings.gop_seconds, preset=self.preset)
+        self.audio = AudioFanout(asrc)
+        self.video.start()
+        self.audio.start()
+        self._started_wall = time.time()
+        if self.store is not None:
+            self._tasks.append(asyncio.create_task(self._watch_disconnects()))
+        if self.use_signaling:
+            from alexa_doorbell.kvs.signaling import SignalingClient, ssl_context_for
+
+            ca = self.settings.ca_file if self.settings.is_local else None
+            self.signaling = SignalingClient(
+                self._signaling_url,
+                self._on_signaling_message,
+                role="MASTER",
+                ssl_context=ssl_context_for(ca),
+                on_state=self._on_signaling_state,
+            )
+            self.signaling.start()
+            self._tasks.append(asyncio.create_task(self._heartbeat()))
+        log.info(
+            "camera agent for %s started (source %s, %dx%d@%s)",
+            self.endpoint_id,
+            cam.source,
+            cam.width,
+            cam.height,
+            cam.fps,
+        )
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.gather(
+            *(self.close_session(pid, "agent stopping") for pid in list(self.sessions)),
+            return_exceptions=True,
+        )
+        if self.signaling is not None:
+            await self.signaling.stop()
+            self.signaling = None
+            await self._report("UNREACHABLE")
+        if self.video is not None:
+            await self.video.stop()
+        if self.audio is not None:
+            await self.audio.stop()
+
+    async def __aenter__(self) -> CameraAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        if self.signaling is not None:
+            await self.signaling.wait_connected(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        v = self.video
+        return {
+            "endpoint_id": self.endpoint_id,
+            "viewers": len(self.sessions),
+            **self.counters,
+            "frames_read": v.frames_read if v else 0,
+            "frames_encoded": v.frames_encoded if v else 0,
+            "keyframes": v.keyframes if v else 0,
+            "signaling_connected": bool(self.signaling and self.signaling.connected.is_set()),
+            "signaling_connections": self.signaling.connections if self.signaling else 0,
+        }
+
+    # -- offers and answers -----------------------------------------------------
+    async def handle_offer(self, peer_id: str, offer_sdp: str) -> str:
+        """Answer one viewer's offer; the answer carries every local candidate.
+
+        Raises OfferError (unanswerable offer) or ViewerLimitError; neither
+        affects other sessions.
+        """
+        t0 = time.perf_counter()
+        self.counters["offers"] += 1
+        if peer_id in self.sessions:  # a new offer from the same viewer replaces its session
+            await self.close_session(peer_id, "replaced by a new offer")
+        if len(self.sessions) >= self.settings.max_viewers:
+            self.counters["refused"] += 1
+            raise ViewerLimitError(
+                f"camera {self.endpoint_id} already has {len(self.sessions)} viewers "
+                f"(max {self.settings.max_viewers})"
+            )
+        try:
+            offer = normalize_offer(offer_sdp)
+        except OfferError:
+            self.counters["rejected"] += 1
+            raise
+        for change in offer.changes:
+            log.debug("offer from %s: %s", peer_id, change)
+        assert self.video is not None and self.audio is not None, "agent not started"
+
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=await self._ice_servers()))
+        video = self.video.subscribe()
+        audio = self.audio.subscribe()
+        session = ViewerSession(peer_id, pc, video, audio, alexa_session_key(peer_id))
+        self.sessions[peer_id] = session
+        try:
+            await self._negotiate(session, offer.sdp)
+        except Exception as exc:
+            await self.close_session(peer_id, f"negotiation failed: {exc}")
+            self.counters["rejected"] += 1
+            if isinstance(exc, OfferError):
+                raise
+            raise OfferError(f"aiortc could not answer the offer: {exc}") from exc
+        answer = pc.localDescription.sdp
+        elapsed = time.perf_counter() - t0
+        self.answer_times.append(elapsed)
+        self.counters["answers"] += 1
+        log.info(
+            "answered %s in %.0f ms (video %s, %d viewer(s))",
+            peer_id,
+            elapsed * 1000,
+            session.video_codec or "none",
+            len(self.sessions),
+        )
+        return answer
+
+    async def _negotiate(self, session: ViewerSession, offer_sdp: str) -> None:
+        pc = session.pc
+        video_tr = pc.addTransceiver(session.video, direction="sendonly")
+        # H.264 first, so browsers share the one encoder; VP8 only when H.264 is not offered.
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
+        video_tr.setCodecPreferences(
+            sorted(
+                (c for c in caps if c.mimeType in rank),
+                key=lambda c: (
+                    rank[c.mimeType],
+                    c.parameters.get("profile-level-id") != "42e01f",
+                ),
+            )
+        )
+        audio_dir = "sendrecv" if self.camera.full_duplex else "sendonly"
+        pc.addTransceiver(session.audio, direction=audio_dir)
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind == "audio" and self.camera.full_duplex and session.sink is None:
+                session.sink = open_sink(self.camera.sink, session=session.peer_id)
+                session.tasks.append(asyncio.create_task(session.sink.consume(track)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected" and session.connected_at is None:
+                session.connected_at = time.monotonic()
+                log.info("viewer %s connected", session.peer_id)
+            elif state in ("failed", "closed") and session.ended is None:
+                task = asyncio.create_task(
+                    self.close_session(session.peer_id, f"connection {state}")
+                )
+                self._closers.add(task)
+                task.add_done_callback(self._closers.discard)
+
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        for cand in self._pending_candidates.pop(session.peer_id, []):
+            await self._add_candidate(session, cand)
+        answer = await pc.createAnswer()
+        _bound_ice_gathering(pc, self.settings.ice_gather_timeout)
+        await asyncio.wait_for(
+            pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
+        )
+        video = summarize(pc.localDescription.sdp).first("video")
+        codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
+        session.video_codec = codec
+        if codec == "H264":
+            session.video.mode = "h264"
+            # aiortc's sender only knows how to force keyframes on its own encoder:
+            # route this viewer's PLI/FIR to the shared one instead.
+            video_tr.sender._send_keyframe = session.video.request_keyframe
+        else:
+            session.video.mode = "frames"
+        session.tasks.append(asyncio.create_task(self._supervise_session(session)))
+
+    async def _supervise_session(self, session: ViewerSession) -> None:
+        """Ends a session that never connects or outlives the maximum length."""
+        try:
+            await asyncio.sleep(self.connect_timeout)
+            if session.connected_at is None:
+                await self.close_session(session.peer_id, "ICE did not connect")
+                return
+            remaining = self.settings.max_session_seconds - (time.monotonic() - session.started)
+            await asyncio.sleep(max(0.0, remaining))
+            await self.close_session(session.peer_id, "maximum session length reached")
+        except asyncio.CancelledError:
+            pass
+
+    async def add_candidate(self, peer_id: str, payload: dict[str, Any]) -> None:
+        """A trickled ICE candidate from a (browser) viewer."""
+        session = self.sessions.get(peer_id)
+        if session is None or session.pc.remoteDescription is None:
+            pending = self._pending_candidates.setdefault(peer_id, [])
+            if len(pending) < 50:
+                pending.append(payload)
+            return
+        await self._add_candidate(session, payload)
+
+    async def _add_candidate(self, session: ViewerSession, payload: dict[str, Any]) -> None:
+        text = str(payload.get("candidate") or "")
+        if not text:
+            return  # end-of-candidates
+        try:
+            cand = candidate_from_sdp(text.removeprefix("candidate:"))
+            cand.sdpMid = payload.get("sdpMid")
+            cand.sdpMLineIndex = payload.get("sdpMLineIndex")
+            await session.pc.addIceCandidate(cand)
+        except Exception as exc:  # one bad candidate must not end the session
+            log.warning("ignoring ICE candidate from %s: %s", session.peer_id, exc)
+
+    async def close_session(self, peer_id: str, reason: str) -> None:
+        session = self.sessions.pop(peer_id, None)
+        self._pending_candidates.pop(peer_id, None)
+        if session is None or session.ended:
+            return
+        session.ended = reason
+        self.counters["ended"] += 1
+        current = asyncio.current_task()
+        for t in session.tasks:
+            if t is not current:
+                t.cancel()
+        session.video.stop()
+        session.audio.stop()
+        with contextlib.suppress(Exception):
+            await session.pc.close()
+        await asyncio.gather(
+            *(t for t in session.tasks if t is not current), return_exceptions=True
+        )
+        if session.sink is not None:
+            session.sink.close()
+        log.info(
+            "session %s ended after %.1f s: %s",
+            peer_id,
+            time.monotonic() - session.started,
+            reason,
+        )
+
+    # -- signaling ----------------------------------------------------------------
+    async def _on_signaling_message(self, msg: ServerMessage) -> None:
+        sender = msg.sender_client_id or ""
+        if msg.message_type == "SDP_OFFER":
+            try:
+                offer = decode_sdp(msg.message_payload, "offer")
+            except MessageError as exc:
+                log.warning("ignoring SDP_OFFER from %s: %s", sender or "?", exc)
+                return
+            try:
+                answer = await self.handle_offer(sender, offer)
+            except ViewerLimitError as exc:
+                log.warning("refusing %s: %s", sender, exc)
+                answer = refusal_answer(offer, "ENDPOINT_BUSY")
+            except OfferError as exc:
+                log.warning("cannot answer the offer from %s: %s", sender, exc)
+                answer = refusal_answer(offer, "INVALID_DIRECTIVE")
+            await self._send(ClientMessage("SDP_ANSWER", sdp_payload("answer", answer), sender))
+        elif msg.message_type == "ICE_CANDIDATE":
+            try:
+                await self.add_candidate(sender, decode_payload(msg.message_payload))
+            except MessageError as exc:
+                log.warning("ignoring ICE_CANDIDATE from %s: %s", sender or "?", exc)
+        elif msg.message_type == "STATUS_RESPONSE":
+            log.warning("signaling status: %s", msg.status_response)
+        elif msg.message_type == "RECONNECT_ICE_SERVER":
+            self._turn_expires = 0.0
+
+    async def _send(self, message: ClientMessage) -> None:
+        if self.signaling is None:
+            return
+        try:
+            await self.signaling.send(message)
+        except Exception as exc:
+            log.warning("could not send %s: %s", message.action, exc)
+
+    async def _on_signaling_state(self, up: bool) -> None:
+        await self._report("OK" if up else "UNREACHABLE")
+
+    async def _report(self, connectivity: str) -> None:
+        if self.on_connectivity is None:
+            return
+        try:
+            result = await asyncio.to_thread(self.on_connectivity, self.endpoint_id, connectivity)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("connectivity callback failed")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            if self.signaling is not None and self.signaling.connected.is_set():
+                await self._report("OK")
+
+    def _kvs_setup(self) -> tuple[str, Any]:
+        from alexa_doorbell.kvs import api
+
+        session = self.settings.boto_session()
+        if self._endpoints is None:
+            kv = api.kinesisvideo_client(session, self.settings.endpoint_url())
+            if self._channel_arn is None:
+                self._channel_arn = api.describe_channel_arn(kv, self.camera.channel_name)
+            self._endpoints = api.get_channel_endpoints(kv, self._channel_arn, "MASTER")
+        return self._channel_arn, self._endpoints
+
+    async def _signaling_url(self) -> str:
+        from alexa_doorbell.kvs.presign import presign_wss_url
+
+        def build() -> str:
+            try:
+                arn, eps = self._kvs_setup()
+            except Exception:
+                self._endpoints = None
+                raise
+            if not eps.wss:
+                self._endpoints = None
+                raise RuntimeError("GetSignalingChannelEndpoint returned no WSS endpoint")
+            creds = self.settings.boto_session().get_credentials()
+            if creds is None:
+                raise RuntimeError("no AWS credentials found (standard AWS credential chain)")
+            return presign_wss_url(eps.wss, arn, creds, self.settings.region)
+
+        return await asyncio.to_thread(build)
+
+    async def _ice_servers(self) -> list[RTCIceServer]:
+        # Always a list: with None aiortc would fall back to a public STUN server.
+        servers = [RTCIceServer(urls=u) for u in self.settings.stun_urls]
+        if self.settings.use_turn:
+            if time.time() > self._turn_expires:
+                try:
+                    self._turn = await asyncio.wait_for(asyncio.to_thread(self._fetch_turn), 1.5)
+                    self._turn_expires = time.time() + 240
+                except Exception as exc:
+                    log.warning("no TURN servers (GetIceServerConfig failed: %s)", exc)
+            servers += self._turn
+        return servers
+
+    def _fetch_turn(self) -> list[RTCIceServer]:
+        from alexa_doorbell.kvs import api
+
+        arn, eps = self._kvs_setup()
+        sig = api.signaling_client(self.settings.boto_session(), eps.https)
+        return [
+            RTCIceServer(urls=s["urls"], username=s["username"], credential=s["credential"])
+            for s in api.get_ice_servers(sig, arn)
+        ]
+
+    # -- SessionDisconnected ------------------------------------------------------
+    async def _watch_disconnects(self) -> None:
+        """End Alexa sessions the skill recorded as DISCONNECTED."""
+        since = self._started_wall - 60
+        while True:
+            await asyncio.sleep(self.disconnect_poll)
+            if not any(s.alexa_key for s in self.sessions.values()):
+                continue
+            try:
+                rows = await asyncio.to_thread(
+                    self.store.list_sessions, self.endpoint_id, since=since
+                )
+            except Exception as exc:
+                log.warning("cannot read RTC sessions from the store: %s", exc)
+                continue
+            gone = {session_key(r.session_id) for r in rows if r.state == "DISCONNECTED"}
+            for s in list(self.sessions.values()):
+                if s.alexa_key and s.alexa_key in gone:
+                    await self.close_session(s.peer_id, "SessionDisconnected")
+
+
+def _bound_ice_gathering(pc: RTCPeerConnection, timeout: float) -> None:
+    """Cap STUN/TURN gathering (aioice waits 5 s per server by default)."""
+    for t in pc.getTransceivers():
+        conn = t.sender.transport.transport.iceGatherer._connection
+        if not getattr(conn, "_gather_bounded", False):
+            conn.get_component_candidates = functools.partial(
+                conn.get_component_candidates, timeout=timeout
+            )
+            conn._gather_bounded = True
+
+
+def store_connectivity(store: Any) -> ConnectivityCallback:
+    """The local on_connectivity: record Alexa.EndpointHealth in the store."""
+    from alexa_doorbell.store.base import Health
+
+    def report(endpoint_id: str, connectivity: str) -> None:
+        store.put_health(Health(endpoint_id, connectivity))
+
+    return report
+
+
+def run_agent(
+    settings: Settings, endpoint_id: str | None = None, source: str | None = None
+) -> None:
+    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM."""
+    from rich.logging import RichHandler
+
+    from alexa_doorbell.store import open_store
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
+    )
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    logging.getLogger("aiortc").setLevel(logging.WARNING)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.store_location)
+
+    async def main() -> None:
+        agent = CameraAgent(
+            settings,
+            endpoint_id,
+            source,
+            store=store,
+            on_connectivity=_connectivity_callback(settings, store),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await agent.start()
+        try:
+            await stop.wait()
+        finally:
+            await agent.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+
+
+def _connectivity_callback(settings: Settings, store: Any) -> ConnectivityCallback:
+    """Record health in the store, and let the notifier send a ChangeReport if present."""
+    record = store_connectivity(store)
+    try:
+        from alexa_doorbell.skill import notifier  # type: ignore[attr-defined]
+
+        notify = getattr(notifier, "report_connectivity", None)
+    except ImportError:
+        notify = None
+
+    def report(endpoint_id: str, connectivity: str) -> None:
+        previous = store.get_health(endpoint_id)
+        record(endpoint_id, connectivity)
+        if notify is not None and (previous is None or previous.connectivity != connectivity):
+            try:
+                notify(settings, store, endpoint_id, connectivity)
+            except Exception as exc:
+                log.warning("ChangeReport for %s failed: %s", endpoint_id, exc)
+
+    return report

@@ -1,0 +1,302 @@
+"""A simulated Echo Show: an aiortc peer that offers exactly what a real one offers.
+
+    echo = EchoShow(snapshot_path="seen.png")
+    offer = await echo.create_offer()          # shaped like an Echo Show's (PROTOCOLS.md §5)
+    await echo.accept(answer_sdp)              # from SendAlexaOfferToMaster or the skill
+    await echo.wait_frames(30)
+    echo.report()                              # frames, fps, latency, audio both ways
+
+:meth:`EchoShow.watch` does all three with a callable that delivers the offer
+and returns the answer. The Echo decodes the camera's video (counting frames,
+reading the test pattern's burned-in counter and clock for glass-to-glass
+latency, saving a PNG snapshot), records the camera's audio, and plays a tone
+toward the camera for talk-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from alexa_doorbell.camera.media import (
+    AudioSink,
+    AudioSource,
+    DiscardSink,
+    SilenceSource,
+    ToneSource,
+    WavSink,
+)
+from alexa_doorbell.camera.pattern import read_stamp
+
+log = logging.getLogger(__name__)
+
+ECHO_SESSION_NAME = "a 2 z"
+ECHO_VIDEO_PT = 99
+ECHO_AUDIO_FMTS = "96 0 8"
+
+OfferSender = Callable[[str], "Awaitable[str] | str"]
+
+
+def echo_show_offer(sdp: str, *, tcp_candidate: bool = True) -> str:
+    """Rewrite an aiortc offer into the shape of an Echo Show's offer.
+
+    ``s=a 2 z``; port 1; audio ``96 0 8`` with only Opus mapped (the static
+    types 0/8 listed without ``a=rtpmap``); video a single ``H264/90000`` at
+    PT 99 with no ``a=fmtp``, ``b=AS:2500`` and nack / nack pli / ccm fir;
+    host candidates on UDP plus a TCP one. ICE, DTLS, mids, BUNDLE and SSRCs
+    are kept so the aiortc peer can still use the answer.
+    """
+    out: list[str] = []
+    kind = ""
+    first_udp: str | None = None
+    for raw in sdp.replace("\r\n", "\n").split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("s="):
+            out.append(f"s={ECHO_SESSION_NAME}")
+            continue
+        if line.startswith("m="):
+            _end_section(out, kind, first_udp, tcp_candidate)
+            first_udp = None
+            kind, _port, proto, *_ = line[2:].split()
+            fmts = ECHO_AUDIO_FMTS if kind == "audio" else str(ECHO_VIDEO_PT)
+            out.append(f"m={kind} 1 {proto} {fmts}")
+            continue
+        if kind in ("audio", "video"):
+            if line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:", "b=")):
+                continue  # replaced at the end of the section
+            if line.startswith("a=ssrc-group:"):
+                continue  # no RTX on an Echo
+            if line.startswith("a=candidate:") and " udp " in line.lower() and first_udp is None:
+                first_udp = line
+        out.append(line)
+        if kind == "video" and line.startswith("c="):
+            out.append("b=AS:2500")
+    _end_section(out, kind, first_udp, tcp_candidate)
+    return "\r\n".join(_drop_rtx_ssrcs(out)) + "\r\n"
+
+
+def _end_section(out: list[str], kind: str, first_udp: str | None, tcp: bool) -> None:
+    if kind == "audio":
+        out += ["a=rtpmap:96 opus/48000/2", "a=fmtp:96 minptime=10;useinbandfec=1"]
+    elif kind == "video":
+        out += [
+            f"a=rtpmap:{ECHO_VIDEO_PT} H264/90000",
+            f"a=rtcp-fb:{ECHO_VIDEO_PT} nack",
+            f"a=rtcp-fb:{ECHO_VIDEO_PT} nack pli",
+            f"a=rtcp-fb:{ECHO_VIDEO_PT} ccm fir",
+        ]
+    if kind and tcp and first_udp:
+        bits = first_udp.split()
+        # candidate:<foundation> <component> udp <priority> <ip> <port> typ host ...
+        out.append(f"{bits[0]}9 {bits[1]} tcp 1518280447 {bits[4]} 9 typ host tcptype active")
+
+
+def _drop_rtx_ssrcs(lines: list[str]) -> list[str]:
+    """Keep only the first SSRC of each m-section (the media one, not RTX)."""
+    result: list[str] = []
+    first: str | None = None
+    for line in lines:
+        if line.startswith("m="):
+            first = None
+        if line.startswith("a=ssrc:"):
+            ssrc = line[7:].split()[0]
+            if first is None:
+                first = ssrc
+            elif ssrc != first:
+                continue
+        result.append(line)
+    return result
+
+
+@dataclass
+class EchoReport:
+    answer_ms: float | None = None
+    first_frame_ms: float | None = None  # after the answer
+    frames: int = 0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    first_counter: int | None = None
+    last_counter: int | None = None
+    stamps_read: int = 0
+    latency_ms_median: float | None = None
+    latency_ms_p95: float | None = None
+    audio_seconds: float = 0.0  # camera -> Echo
+    audio_rms: float = 0.0
+    talk_seconds: float = 0.0  # Echo -> camera, sent
+    snapshot: str | None = None
+    audio_wav: str | None = None
+    video_codec: str = ""
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "latencies"}
+        return d
+
+
+class _ToneTrack(MediaStreamTrack):
+    """The Echo's microphone: a tone (or silence) paced in real time."""
+
+    kind = "audio"
+
+    def __init__(self, source: AudioSource) -> None:
+        super().__init__()
+        self.source = source
+        self.frames = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self.frames += 1
+        return await self.source.read()
+
+
+class EchoShow:
+    """One simulated Echo Show viewing session (make a new one per session)."""
+
+    def __init__(
+        self,
+        *,
+        talk: str | None = "tone",
+        snapshot_path: str | Path | None = None,
+        wav_path: str | Path | None = None,
+        ice_servers: list[RTCIceServer] | None = None,
+        snapshot_after: int = 10,
+    ) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
+        src: AudioSource = ToneSource(660.0) if talk == "tone" else SilenceSource()
+        self.mic = _ToneTrack(src)
+        self.snapshot_path = Path(snapshot_path) if snapshot_path else None
+        self.snapshot_after = snapshot_after
+        self.sink: AudioSink = WavSink(wav_path) if wav_path else DiscardSink()
+        self.report_ = EchoReport(audio_wav=str(wav_path) if wav_path else None)
+        self._answered_at: float | None = None
+        self._first_frame_at: float | None = None
+        self._last_frame_at: float | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._frame_event = asyncio.Event()
+        self.offer_sdp = ""
+        self.pc.on("track", self._on_track)
+
+    async def create_offer(self) -> str:
+        self.pc.addTransceiver(self.mic, direction="sendrecv")
+        self.pc.addTransceiver("video", direction="sendrecv")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.offer_sdp = echo_show_offer(self.pc.localDescription.sdp)
+        return self.offer_sdp
+
+    async def accept(self, answer_sdp: str) -> None:
+        self._answered_at = time.monotonic()
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        for line in answer_sdp.splitlines():
+            if line.startswith("a=rtpmap:") and "/90000" in line:
+                self.report_.video_codec = line.split()[1].split("/")[0]
+                break
+
+    async def watch(self, send_offer: OfferSender) -> str:
+        """Create the offer, deliver it with ``send_offer`` and apply the answer."""
+        offer = await self.create_offer()
+        t0 = time.perf_counter()
+        answer = send_offer(offer)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        self.report_.answer_ms = (time.perf_counter() - t0) * 1000
+        await self.accept(answer)
+        return answer
+
+    async def wait_frames(self, count: int, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.report_.frames < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._frame_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._frame_event.wait(), remaining)
+        return self.report_.frames
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self._tasks.append(asyncio.create_task(self._read_video(track)))
+        elif track.kind == "audio":
+            self._tasks.append(asyncio.create_task(self.sink.consume(track)))
+
+    async def _read_video(self, track: MediaStreamTrack) -> None:
+        r = self.report_
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                wall_ms = time.time() * 1000
+                if self._first_frame_at is None:
+                    self._first_frame_at = now
+                    if self._answered_at is not None:
+                        r.first_frame_ms = (now - self._answered_at) * 1000
+                self._last_frame_at = now
+                r.frames += 1
+                r.width, r.height = frame.width, frame.height
+                luma = frame.to_ndarray(format="gray")
+                stamp = read_stamp(luma)
+                if stamp is not None:
+                    r.stamps_read += 1
+                    if r.first_counter is None:
+                        r.first_counter = stamp.counter
+                    r.last_counter = stamp.counter
+                    r.latencies.append(wall_ms - stamp.wallclock_ms)
+                if r.frames == self.snapshot_after and self.snapshot_path is not None:
+                    save_png(frame, self.snapshot_path)
+                    r.snapshot = str(self.snapshot_path)
+                self._frame_event.set()
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    def report(self) -> EchoReport:
+        r = self.report_
+        if self._first_frame_at and self._last_frame_at and r.frames > 1:
+            span = self._last_frame_at - self._first_frame_at
+            r.fps = (r.frames - 1) / span if span > 0 else 0.0
+        if r.latencies:
+            lat = sorted(r.latencies)
+            r.latency_ms_median = lat[len(lat) // 2]
+            r.latency_ms_p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
+        r.audio_seconds = self.sink.seconds
+        r.audio_rms = self.sink.rms
+        r.talk_seconds = self.mic.frames * 0.02
+        return r
+
+    async def close(self) -> EchoReport:
+        report = self.report()
+        if self.snapshot_path is not None and report.snapshot is None:
+            report.snapshot = None
+        self.mic.stop()
+        await self.pc.close()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.sink.close()
+        return report
+
+
+def save_png(frame: av.VideoFrame, path: str | Path) -> Path:
+    """Write one decoded frame as a PNG (PyAV's encoder; no imaging library needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = frame.reformat(format="rgb24")
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = rgb.width, rgb.height, "rgb24"
+    data = b"".join(bytes(p) for p in codec.encode(rgb))
+    path.write_bytes(data)
+    return path
