@@ -179,6 +179,15 @@ def test_profile_errors(lwa_server):
             {"error": "invalid_token", "error_description": "The access token provided is expired"},
             0,
         ),
+        (
+            401,
+            {
+                "error": "invalid_token",
+                "error_description": "The access token provided is "
+                "expired, revoked, malformed, or invalid for other reasons.",
+            },
+            0,
+        ),
         (500, {}, 0),
     ]
     c = client(lwa_server, retries=0)
@@ -187,6 +196,9 @@ def test_profile_errors(lwa_server):
     assert not isinstance(info.value, LwaExpiredToken)
     with pytest.raises(LwaExpiredToken):
         c.profile("old")
+    with pytest.raises(LwaInvalidToken) as info:
+        c.profile("ambiguous")
+    assert not isinstance(info.value, LwaExpiredToken)
     with pytest.raises(LwaUnavailable):
         c.profile("x")
 

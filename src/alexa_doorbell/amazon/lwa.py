@@ -148,7 +148,9 @@ class LwaClient:
             return Profile(user_id, body.get("name"), body.get("email"))
         error, desc = _error_of(body)
         if status in (400, 401, 403):
-            if error == "expired_token" or "expired" in desc.lower():
+            # LWA's usual text is "expired, revoked, malformed, or invalid": not proof of expiry.
+            low = desc.lower()
+            if error == "expired_token" or ("expired" in low and "invalid" not in low):
                 raise LwaExpiredToken(error or "invalid_token", desc, status)
             raise LwaInvalidToken(error or "invalid_token", desc, status)
         raise LwaUnavailable(error or f"http_{status}", desc, status)

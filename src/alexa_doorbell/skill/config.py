@@ -1,0 +1,154 @@
+"""Skill settings from the environment, with the standard library only (Lambda path).
+
+Reads the same ``ALEXA_DOORBELL_*`` variables as ``alexa_doorbell.config``
+(which needs pydantic and so stays off the Lambda path):
+
+- ``ALEXA_DOORBELL_CLOUD``: ``aws`` in Lambda; ``local`` points LWA at the local cloud
+- ``ALEXA_DOORBELL_STORE_URL``: ``dynamodb://table`` or ``sqlite:///path``
+- ``ALEXA_DOORBELL_LWA_CLIENT_ID`` and ``ALEXA_DOORBELL_LWA_CLIENT_SECRET`` (or
+  ``ALEXA_DOORBELL_LWA_CLIENT_SECRET_ARN``, a Secrets Manager or SSM parameter):
+  the skill's Alexa Skill Messaging credentials
+- ``ALEXA_DOORBELL_CAMERAS``: JSON list of cameras (``endpoint_id``,
+  ``friendly_name``, ``channel_name``, ``channel_arn``, ``doorbell``,
+  ``full_duplex``, ``owner``...) added to the device catalog at start
+- ``ALEXA_DOORBELL_SKILL_DEADLINE`` (5 s), ``ALEXA_DOORBELL_SINGLE_USER`` (true),
+  ``ALEXA_DOORBELL_HEALTH_MAX_AGE`` (150 s), ``ALEXA_DOORBELL_TOKEN_CACHE_TTL``
+  (300 s), ``ALEXA_DOORBELL_EVENT_REGION`` (NA), ``ALEXA_DOORBELL_LWA_URL``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alexa_doorbell.store.base import Device
+
+PREFIX = "ALEXA_DOORBELL_"
+LWA_URL = "https://api.amazon.com"
+# The local cloud's emulator-only LWA client (same values as alexa_doorbell.config).
+LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
+LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
+
+
+class ConfigError(Exception):
+    """The skill is not configured well enough to run; the message says what to set."""
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class SkillConfig:
+    store_url: str
+    lwa_url: str = LWA_URL
+    lwa_client_id: str | None = None
+    lwa_client_secret: str | None = field(default=None, repr=False)
+    lwa_client_secret_arn: str | None = None
+    region: str = "us-east-1"
+    event_region: str = "NA"
+    kvs_endpoint_url: str | None = None  # None: boto3's default (AWS_ENDPOINT_URL* honoured)
+    deadline: float = 5.0
+    single_user: bool = True
+    health_max_age: float = 150.0
+    token_cache_ttl: float = 300.0
+    cameras: list[Device] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SkillConfig:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value not in (None, "") else default
+
+        local = get("CLOUD", "aws") == "local"
+        data_dir = get("DATA_DIR") or str(
+            Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "alexa-doorbell"
+        )
+        store_url = get("STORE_URL") or f"sqlite:///{Path(data_dir) / 'store.sqlite3'}"
+        lwa_url = get("LWA_URL")
+        client_id = get("LWA_CLIENT_ID")
+        secret = get("LWA_CLIENT_SECRET")
+        if local:
+            host = get("LOCAL__HOST", "127.0.0.1")
+            port = get("LOCAL__PORT", "8750")
+            lwa_url = lwa_url or f"http://{host}:{port}"
+            if not client_id:
+                client_id, secret = LOCAL_LWA_CLIENT_ID, LOCAL_LWA_CLIENT_SECRET
+        try:
+            return cls(
+                store_url=store_url,
+                lwa_url=lwa_url or LWA_URL,
+                lwa_client_id=client_id,
+                lwa_client_secret=secret,
+                lwa_client_secret_arn=get("LWA_CLIENT_SECRET_ARN"),
+                region=get("REGION") or env.get("AWS_REGION") or "us-east-1",
+                event_region=get("EVENT_REGION", "NA") or "NA",
+                deadline=float(get("SKILL_DEADLINE", "5.0") or 5.0),
+                single_user=_bool(get("SINGLE_USER", "true") or "true"),
+                health_max_age=float(get("HEALTH_MAX_AGE", "150") or 150),
+                token_cache_ttl=float(get("TOKEN_CACHE_TTL", "300") or 300),
+                cameras=parse_cameras(get("CAMERAS")),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad {PREFIX}* setting: {exc}") from None
+
+    def lwa_credentials(self) -> tuple[str, str]:
+        if self.lwa_client_id and self.lwa_client_secret:
+            return self.lwa_client_id, self.lwa_client_secret
+        if self.lwa_client_id and self.lwa_client_secret_arn:
+            return self.lwa_client_id, _read_secret(self.lwa_client_secret_arn, self.region)
+        raise ConfigError(
+            f"set {PREFIX}LWA_CLIENT_ID and {PREFIX}LWA_CLIENT_SECRET (or "
+            f"{PREFIX}LWA_CLIENT_SECRET_ARN) to the skill's Alexa Skill Messaging client id and "
+            "secret (developer console, Permissions), not the account-linking profile's"
+        )
+
+
+def parse_cameras(text: str | None) -> list[Device]:
+    """Devices from the JSON form of ``ALEXA_DOORBELL_CAMERAS`` (a list of objects)."""
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{PREFIX}CAMERAS is not JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{PREFIX}CAMERAS must be a JSON list")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not item.get("endpoint_id"):
+            raise ValueError(f"{PREFIX}CAMERAS entries need an endpoint_id")
+        eid = str(item["endpoint_id"])
+        out.append(
+            Device(
+                endpoint_id=eid,
+                friendly_name=str(item.get("friendly_name") or eid),
+                channel_name=str(item.get("channel_name") or eid),
+                description=str(item.get("description") or "Camera"),
+                manufacturer=str(item.get("manufacturer") or "alexa-doorbell"),
+                channel_arn=item.get("channel_arn") or None,
+                doorbell=bool(item.get("doorbell", False)),
+                full_duplex=bool(item.get("full_duplex", False)),
+                owner=item.get("owner") or None,
+            )
+        )
+    return out
+
+
+def _read_secret(arn: str, region: str) -> str:
+    import boto3
+
+    try:
+        if arn.startswith("arn:aws:ssm:") or arn.startswith("/"):
+            name = arn.split(":parameter", 1)[-1] if arn.startswith("arn:") else arn
+            ssm = boto3.client("ssm", region_name=region)
+            return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        sm = boto3.client("secretsmanager", region_name=region)
+        return sm.get_secret_value(SecretId=arn)["SecretString"]
+    except Exception as exc:  # any AWS failure here is a configuration problem
+        raise ConfigError(f"cannot read the LWA client secret from {arn}: {exc}") from None

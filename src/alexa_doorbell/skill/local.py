@@ -1,0 +1,103 @@
+"""The skill on this machine: built from ``Settings``; ``alexa-doorbell skill invoke``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alexa_doorbell.skill.app import Skill, seed_catalog
+from alexa_doorbell.store.base import Device
+
+if TYPE_CHECKING:
+    from alexa_doorbell.config import CameraConfig, Settings
+
+
+def device_of(cam: CameraConfig) -> Device:
+    return Device(
+        endpoint_id=cam.endpoint_id,
+        friendly_name=cam.friendly_name,
+        channel_name=cam.channel_name,
+        description=cam.description,
+        manufacturer=cam.manufacturer,
+        channel_arn=cam.channel_arn,
+        doorbell=cam.doorbell,
+        full_duplex=cam.full_duplex,
+        owner=cam.owner,
+    )
+
+
+def build_skill(settings: Settings, store: Any = None) -> Skill:
+    """The skill wired to the configured cloud (local emulators or AWS) and store.
+
+    The cameras in ``settings.cameras`` are added to the store's device catalog.
+    """
+    from alexa_doorbell.amazon.lwa import LwaClient
+    from alexa_doorbell.skill.rtc import KvsRelay
+    from alexa_doorbell.store import open_store
+
+    store = store or open_store(settings.store_location)
+    seed_catalog(store, [device_of(c) for c in settings.cameras])
+    client_id, secret = settings.lwa_credentials()
+    return Skill(
+        store,
+        LwaClient(settings.lwa_url, client_id, secret),
+        KvsRelay(settings.boto_session(), settings.endpoint_url()),
+        deadline=settings.skill_deadline,
+        single_user=settings.single_user,
+        health_max_age=getattr(settings, "health_max_age", 150.0),
+        event_region=settings.event_region,
+    )
+
+
+def _cloud_is_up(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(settings.local.url + "/_local/events", timeout=1.0):
+            return True
+    except urllib.error.HTTPError:
+        return True  # something answers HTTP there
+    except OSError:
+        return False
+
+
+def invoke_cli(settings: Settings, file: str) -> int:
+    """Run one directive (a file, or ``-`` for stdin) and print the response JSON.
+
+    Exit 0 for any reply, ErrorResponses included (they are valid replies);
+    2 when the input is not JSON or the skill cannot be set up.
+    """
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+        event = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"cannot read a directive from {file}: {exc}", file=sys.stderr)
+        return 2
+    cloud = None
+    try:
+        if settings.is_local and not _cloud_is_up(settings):
+            try:
+                from alexa_doorbell.cloud.server import start_cloud_thread
+            except ImportError:
+                print(
+                    f"no local cloud at {settings.local.url}: start one with "
+                    "`alexa-doorbell cloud`, or set ALEXA_DOORBELL_CLOUD=aws with AWS "
+                    "credentials and ALEXA_DOORBELL_LWA_CLIENT_ID/_SECRET",
+                    file=sys.stderr,
+                )
+                return 2
+            cloud = start_cloud_thread(settings)
+        try:
+            skill = build_skill(settings)
+        except Exception as exc:
+            print(f"cannot set up the skill: {exc}", file=sys.stderr)
+            return 2
+        reply = skill.handle(event)
+        skill.store.close()
+    finally:
+        if cloud is not None:
+            cloud.stop()
+    print(json.dumps(reply, indent=2))
+    return 0

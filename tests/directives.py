@@ -1,0 +1,88 @@
+"""Alexa directives as the skill receives them (PROTOCOLS.md §1), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.sdp_samples import ECHO_SHOW_OFFER
+
+# Session ids as Alexa sends them (UUID-like, sometimes with prefixes and other characters).
+SESSION_ID = "amzn1.echo-api.session.5e2a7d8c-4b7e-4f0b-9f3a-1c2d3e4f5a6b"
+
+
+def directive(
+    namespace: str,
+    name: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    endpoint_id: str | None = None,
+    correlation: bool = True,
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
+        "namespace": namespace,
+        "name": name,
+        "messageId": str(uuid.uuid4()),
+        "payloadVersion": "3",
+    }
+    if correlation:
+        header["correlationToken"] = "dFMb0z+PgpgdDmluhJ1LddFvSqZ/jCc8ptlAKulUj90jSqg=="
+    d: dict[str, Any] = {"header": header, "payload": payload or {}}
+    if endpoint_id is not None:
+        d["endpoint"] = {"endpointId": endpoint_id, "cookie": {}}
+        if token is not None:
+            d["endpoint"]["scope"] = {"type": "BearerToken", "token": token}
+    return {"directive": d}
+
+
+def discover(token: str) -> dict[str, Any]:
+    return directive(
+        "Alexa.Discovery",
+        "Discover",
+        {"scope": {"type": "BearerToken", "token": token}},
+        correlation=False,
+    )
+
+
+def accept_grant(code: str, grantee_token: str) -> dict[str, Any]:
+    return directive(
+        "Alexa.Authorization",
+        "AcceptGrant",
+        {
+            "grant": {"type": "OAuth2.AuthorizationCode", "code": code},
+            "grantee": {"type": "BearerToken", "token": grantee_token},
+        },
+        correlation=False,
+    )
+
+
+def initiate_session(
+    token: str,
+    endpoint_id: str = "front-door",
+    session_id: str = SESSION_ID,
+    offer: str = ECHO_SHOW_OFFER,
+) -> dict[str, Any]:
+    return directive(
+        "Alexa.RTCSessionController",
+        "InitiateSessionWithOffer",
+        {"sessionId": session_id, "offer": {"format": "SDP", "value": offer}},
+        token=token,
+        endpoint_id=endpoint_id,
+    )
+
+
+def session_event(
+    name: str, token: str, endpoint_id: str = "front-door", session_id: str = SESSION_ID
+) -> dict[str, Any]:
+    return directive(
+        "Alexa.RTCSessionController",
+        name,
+        {"sessionId": session_id},
+        token=token,
+        endpoint_id=endpoint_id,
+    )
+
+
+def report_state(token: str, endpoint_id: str = "front-door") -> dict[str, Any]:
+    return directive("Alexa", "ReportState", token=token, endpoint_id=endpoint_id)
