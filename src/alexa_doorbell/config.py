@@ -125,6 +125,8 @@ class Settings(BaseSettings):
 
     # Timings
     skill_deadline: float = 5.0  # InitiateSessionWithOffer budget, below Alexa's 6-8 s
+    # A camera whose last health report (heartbeat) is older than this is UNREACHABLE
+    health_max_age: float = 150.0
     ice_gather_timeout: float = 2.0
     stun_urls: list[str] = Field(default_factory=list)  # none by default on the local cloud
     use_turn: bool = False  # ask KVS GetIceServerConfig for TURN servers
