@@ -212,3 +212,28 @@ def test_account_linking_uses_login_with_amazon() -> None:
     assert request["scopes"]
     # Placeholders only: the real client secret is filled in at deploy time.
     assert request["clientSecret"] == "LINKING_CLIENT_SECRET"
+
+
+def test_lambda_environment_is_what_the_skill_reads(template: dict[str, Any]) -> None:
+    config = ROOT / "src" / "alexa_doorbell" / "skill" / "config.py"
+    if not config.exists():
+        pytest.skip("skill/config.py is not written yet")
+    read = set(re.findall(r'get\("([A-Z_]+)"', config.read_text()))
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    unknown = {k for k in env if k.removeprefix("ALEXA_DOORBELL_") not in read}
+    assert not unknown, f"the skill never reads {sorted(unknown)}"
+
+
+def test_default_camera_catalog_parses(template: dict[str, Any]) -> None:
+    from alexa_doorbell.skill.config import parse_cameras
+
+    cameras = template["Globals"]["Function"]["Environment"]["Variables"]["ALEXA_DOORBELL_CAMERAS"]
+    condition, given, default = cameras["Fn::If"]
+    assert condition == "HasCamerasJson" and given == {"Ref": "CamerasJson"}
+    text = default["Fn::Sub"].replace("${Camera1ChannelName}", "front-door")
+    (device,) = parse_cameras(text)
+    assert (device.endpoint_id, device.channel_name, device.doorbell) == (
+        "front-door",
+        "front-door",
+        True,
+    )
