@@ -48,7 +48,7 @@ def build_skill(settings: Settings, store: Any = None) -> Skill:
         KvsRelay(settings.boto_session(), settings.endpoint_url()),
         deadline=settings.skill_deadline,
         single_user=settings.single_user,
-        health_max_age=getattr(settings, "health_max_age", 150.0),
+        health_max_age=settings.health_max_age,
         event_region=settings.event_region,
     )
 
