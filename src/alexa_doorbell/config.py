@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     lwa_client_secret: SecretStr | None = None
     lwa_client_secret_arn: str | None = None  # Secrets Manager / SSM alternative
     event_region: Literal["NA", "EU", "FE"] = "NA"
+    # The deployed skill Lambda (stack output SkillFunctionArn; ARN or name), for `doctor`.
+    skill_function: str | None = None
 
     local: LocalCloudConfig = Field(default_factory=LocalCloudConfig)
     cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
