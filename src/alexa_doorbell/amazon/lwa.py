@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import urllib3
+if TYPE_CHECKING:
+    import urllib3
 
 CLIENT_HINT = (
     "use the skill's Alexa Skill Messaging client id and secret (developer console, "
@@ -111,6 +112,8 @@ class LwaClient:
         self._secret = client_secret
         self.timeout = timeout
         self.retries = retries
+        import urllib3  # here, not at module level: keeps the handler's cold import short
+
         self._http = pool or urllib3.PoolManager(
             num_pools=4, maxsize=4, ca_certs=ca_file, retries=False
         )
@@ -194,6 +197,8 @@ class LwaClient:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """(status, JSON body); 5xx and network failures are retried ``retries`` times."""
+        import urllib3
+
         url = self.base_url + path
         hdrs = {"Accept": "application/json", **(headers or {})}
         attempt = 0
