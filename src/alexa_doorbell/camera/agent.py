@@ -258,7 +258,8 @@ class CameraAgent:
         session = ViewerSession(peer_id, pc, video, audio, alexa_session_key(peer_id))
         self.sessions[peer_id] = session
         try:
-            await self._negotiate(session, offer.sdp)
+            kinds = {m.kind for m in offer.summary.media} if offer.summary else set()
+            await self._negotiate(session, offer.sdp, kinds)
         except Exception as exc:
             await self.close_session(peer_id, f"negotiation failed: {exc}")
             self.counters["rejected"] += 1
@@ -278,23 +279,33 @@ class CameraAgent:
         )
         return answer
 
-    async def _negotiate(self, session: ViewerSession, offer_sdp: str) -> None:
+    async def _negotiate(self, session: ViewerSession, offer_sdp: str, kinds: set[str]) -> None:
         pc = session.pc
-        video_tr = pc.addTransceiver(session.video, direction="sendonly")
-        # H.264 first, so browsers share the one encoder; VP8 only when H.264 is not offered.
-        caps = RTCRtpSender.getCapabilities("video").codecs
-        rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
-        video_tr.setCodecPreferences(
-            sorted(
-                (c for c in caps if c.mimeType in rank),
-                key=lambda c: (
-                    rank[c.mimeType],
-                    c.parameters.get("profile-level-id") != "42e01f",
-                ),
-            )
+        # Transceivers exist before the offer is applied so codec preferences
+        # apply; only for kinds the offer has (aiortc cannot answer an extra one).
+        if "video" not in kinds:
+            session.video.stop()
+        if "audio" not in kinds:
+            session.audio.stop()
+        video_tr = (
+            pc.addTransceiver(session.video, direction="sendonly") if "video" in kinds else None
         )
+        if video_tr is not None:
+            # H.264 first, so browsers share the one encoder; VP8 only when H.264 is not offered.
+            caps = RTCRtpSender.getCapabilities("video").codecs
+            rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
+            video_tr.setCodecPreferences(
+                sorted(
+                    (c for c in caps if c.mimeType in rank),
+                    key=lambda c: (
+                        rank[c.mimeType],
+                        c.parameters.get("profile-level-id") != "42e01f",
+                    ),
+                )
+            )
         audio_dir = "sendrecv" if self.camera.full_duplex else "sendonly"
-        pc.addTransceiver(session.audio, direction=audio_dir)
+        if "audio" in kinds:
+            pc.addTransceiver(session.audio, direction=audio_dir)
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -326,7 +337,7 @@ class CameraAgent:
         video = summarize(pc.localDescription.sdp).first("video")
         codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
         session.video_codec = codec
-        if codec == "H264":
+        if codec == "H264" and video_tr is not None:
             session.video.mode = "h264"
             # aiortc's sender only knows how to force keyframes on its own encoder:
             # route this viewer's PLI/FIR to the shared one instead.
@@ -337,13 +348,14 @@ class CameraAgent:
 
     async def _supervise_session(self, session: ViewerSession) -> None:
         """Ends a session that never connects or outlives the maximum length."""
+        limit = self.settings.max_session_seconds
         try:
-            await asyncio.sleep(self.connect_timeout)
+            await asyncio.sleep(min(self.connect_timeout, limit))
             if session.connected_at is None:
-                await self.close_session(session.peer_id, "ICE did not connect")
+                reason = "ICE did not connect" if self.connect_timeout < limit else "max length"
+                await self.close_session(session.peer_id, reason)
                 return
-            remaining = self.settings.max_session_seconds - (time.monotonic() - session.started)
-            await asyncio.sleep(max(0.0, remaining))
+            await asyncio.sleep(max(0.0, limit - (time.monotonic() - session.started)))
             await self.close_session(session.peer_id, "maximum session length reached")
         except asyncio.CancelledError:
             pass

@@ -86,9 +86,9 @@ class Stamp:
 
 
 def stamp_layout(width: int, height: int) -> tuple[int, int]:
-    """(cell width, cell height) in pixels for a frame size; even, at least 8."""
-    cw = max(8, (width // COLS) & ~1)
-    ch = max(8, (height // 30) & ~1)
+    """(cell width, cell height) in pixels for a frame size; even numbers."""
+    cw = max(4, (width // COLS) & ~1)
+    ch = max(6, (height // 30) & ~1)
     return cw, ch
 
 

@@ -1,0 +1,214 @@
+"""The camera agent answering real aiortc viewers directly over loopback (no signaling)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from alexa_doorbell.camera.agent import (
+    CameraAgent,
+    OfferError,
+    ViewerLimitError,
+    alexa_sender_client_id,
+    alexa_session_key,
+    session_key,
+)
+from alexa_doorbell.camera.sdp import summarize
+from alexa_doorbell.cloud.echo import EchoShow
+from alexa_doorbell.config import CameraConfig, Settings
+
+
+def small_settings(tmp_path: Path, **overrides: object) -> Settings:
+    cam = CameraConfig(
+        width=320, height=240, fps=15, audio="tone", sink=str(tmp_path / "talk-{session}.wav")
+    )
+    return Settings(cloud="local", data_dir=tmp_path, cameras=[cam], **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[CameraAgent]:
+    a = CameraAgent(small_settings(tmp_path, max_viewers=3), signaling=False, preset="ultrafast")
+    await a.start()
+    yield a
+    await a.stop()
+
+
+async def _watch(agent: CameraAgent, peer_id: str, **kw: object) -> tuple[EchoShow, str]:
+    echo = EchoShow(**kw)  # type: ignore[arg-type]
+    answer = await echo.watch(lambda offer: agent.handle_offer(peer_id, offer))
+    return echo, answer
+
+
+async def test_echo_show_offer_gets_video_and_two_way_audio(agent: CameraAgent) -> None:
+    peer = alexa_sender_client_id("amzn1.echo-session/1")
+    echo, answer = await _watch(agent, peer)
+    try:
+        s = summarize(answer)
+        video, audio = s.first("video"), s.first("audio")
+        assert video.active and video.direction == "sendonly"
+        assert video.codec_names() == ["H264"] and video.codecs[0].payload_type == 99
+        assert video.codecs[0].parameters["packetization-mode"] == "1"
+        assert audio.active and audio.direction == "sendrecv"  # full duplex camera
+        assert audio.codec_names()[0] == "OPUS"
+        assert video.candidates, "Alexa does not trickle: the answer must carry candidates"
+        assert await echo.wait_frames(20, timeout=10) >= 20
+        await asyncio.sleep(0.5)
+        r = echo.report()
+        assert r.video_codec == "H264" and (r.width, r.height) == (320, 240)
+        assert r.last_counter - r.first_counter >= 15  # the pattern's counter advances
+        assert r.stamps_read >= 18
+        assert 0 < r.latency_ms_median < 1000
+        assert r.audio_seconds > 0.5 and r.audio_rms > 0.05  # the camera's tone reached the Echo
+        sink = agent.sessions[peer].sink
+        assert sink.seconds > 0.5 and sink.rms > 0.05  # the Echo's talk-back reached the camera
+    finally:
+        await echo.close()
+
+
+async def test_pli_from_a_viewer_makes_a_keyframe(agent: CameraAgent) -> None:
+    echo, _ = await _watch(agent, "viewer-pli")
+    try:
+        await echo.wait_frames(5)
+        await asyncio.sleep(0.3)
+        session = agent.sessions["viewer-pli"]
+        sender = next(t.sender for t in session.pc.getTransceivers() if t.kind == "video")
+        receiver = next(t.receiver for t in echo.pc.getTransceivers() if t.kind == "video")
+        before = agent.video.keyframes
+        await receiver._send_rtcp_pli(sender._ssrc)  # a real RTCP PLI over the wire
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+            if agent.video.keyframes > before:
+                break
+        assert agent.video.keyframes > before
+    finally:
+        await echo.close()
+
+
+async def test_browser_offer_prefers_h264_and_vp8_only_offer_still_works(
+    agent: CameraAgent,
+) -> None:
+    # A plain aiortc offer lists VP8 first, like Chrome: the camera still picks H.264.
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await agent.handle_offer("browser-1", pc.localDescription.sdp)
+    assert summarize(answer).first("video").codec_names()[0] == "H264"
+    assert summarize(answer).first("audio").direction == "sendonly"
+    await pc.close()
+
+    vp8 = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    vp8.addTransceiver("video", direction="recvonly")
+    await vp8.setLocalDescription(await vp8.createOffer())
+    offer = "\r\n".join(
+        ln
+        for ln in vp8.localDescription.sdp.split("\r\n")
+        if "H264" not in ln and "fmtp:9" not in ln
+    )
+    frames = []
+    readers: list[asyncio.Future[None]] = []
+
+    @vp8.on("track")
+    def on_track(track) -> None:  # type: ignore[no-untyped-def]
+        async def read() -> None:
+            try:
+                while True:
+                    frames.append(await track.recv())
+            except MediaStreamError:
+                pass
+
+        readers.append(asyncio.ensure_future(read()))
+
+    answer = await agent.handle_offer("browser-vp8", offer)
+    assert summarize(answer).first("video").codec_names()[0] == "VP8"
+    await vp8.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    for _ in range(100):
+        if len(frames) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(frames) >= 3
+    await vp8.close()
+
+
+async def test_garbage_offers_end_only_their_session(agent: CameraAgent) -> None:
+    echo, _ = await _watch(agent, "good")
+    try:
+        await echo.wait_frames(3)
+        for bad in ("", "garbage", "v=0\r\nm=video 9 RTP/AVP 31\r\n", echo.offer_sdp[:200]):
+            with pytest.raises(OfferError):
+                await agent.handle_offer("bad", bad)
+        high = echo.offer_sdp.replace(
+            "a=rtpmap:99 H264/90000",
+            "a=rtpmap:99 H264/90000\r\na=fmtp:99 profile-level-id=640c1f;packetization-mode=1",
+        )
+        with pytest.raises(OfferError, match="640c1f"):
+            await agent.handle_offer("high-profile", high)
+        assert list(agent.sessions) == ["good"]
+        before = echo.report().frames
+        await echo.wait_frames(before + 5)
+        assert echo.report().frames >= before + 5  # the good viewer kept its video
+        assert agent.counters["rejected"] == 5
+    finally:
+        await echo.close()
+
+
+async def test_viewer_limit_refuses_the_next_viewer(agent: CameraAgent) -> None:
+    echoes = [(await _watch(agent, f"v{i}"))[0] for i in range(3)]
+    try:
+        with pytest.raises(ViewerLimitError, match="max 3"):
+            await _watch(agent, "v3")
+        assert len(agent.sessions) == 3
+        await agent.close_session("v0", "test")
+        extra, _ = await _watch(agent, "v3")  # a freed slot is usable again
+        echoes.append(extra)
+    finally:
+        for e in echoes:
+            await e.close()
+
+
+async def test_session_ends_at_max_length_and_frees_everything(tmp_path: Path) -> None:
+    settings = small_settings(tmp_path, max_session_seconds=1.0)
+    async with CameraAgent(settings, signaling=False, preset="ultrafast") as agent:
+        echo, _ = await _watch(agent, "short")
+        await echo.wait_frames(3)
+        for _ in range(40):
+            if not agent.sessions:
+                break
+            await asyncio.sleep(0.1)
+        assert not agent.sessions
+        assert not agent.video.tracks and not agent.audio.tracks
+        assert agent.counters["ended"] == 1
+        await echo.close()
+
+
+async def test_no_leak_over_many_sessions(agent: CameraAgent) -> None:
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def one(i: int) -> None:
+        echo = EchoShow(talk=None)
+        await echo.watch(lambda offer: agent.handle_offer(f"leak-{i}", offer))
+        await agent.close_session(f"leak-{i}", "test")
+        await echo.close()
+
+    for i in range(5):
+        await one(i)
+    baseline = fds()
+    for i in range(5, 45):
+        await one(i)
+    assert not agent.sessions and not agent.video.tracks and not agent.audio.tracks
+    assert fds() <= baseline + 5
+
+
+def test_alexa_session_ids_round_trip() -> None:
+    sid = "amzn1.ask.rtc.session/ABC+def=="
+    peer = alexa_sender_client_id(sid)
+    assert peer.startswith("alexa.") and len(peer) <= 256
+    assert alexa_session_key(peer) == session_key(sid)
+    assert alexa_session_key("viewer-123") is None
