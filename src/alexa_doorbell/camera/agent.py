@@ -235,6 +235,11 @@ class CameraAgent:
         """
         t0 = time.perf_counter()
         self.counters["offers"] += 1
+        try:
+            offer = normalize_offer(offer_sdp)
+        except OfferError:
+            self.counters["rejected"] += 1
+            raise
         if peer_id in self.sessions:  # a new offer from the same viewer replaces its session
             await self.close_session(peer_id, "replaced by a new offer")
         if len(self.sessions) >= self.settings.max_viewers:
@@ -243,11 +248,6 @@ class CameraAgent:
                 f"camera {self.endpoint_id} already has {len(self.sessions)} viewers "
                 f"(max {self.settings.max_viewers})"
             )
-        try:
-            offer = normalize_offer(offer_sdp)
-        except OfferError:
-            self.counters["rejected"] += 1
-            raise
         for change in offer.changes:
             log.debug("offer from %s: %s", peer_id, change)
         assert self.video is not None and self.audio is not None, "agent not started"
