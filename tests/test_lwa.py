@@ -211,3 +211,11 @@ def test_timeouts_and_refused_connections_are_unavailable(lwa_server):
     assert time.monotonic() - t0 < 0.9
     with pytest.raises(LwaUnavailable):
         LwaClient("http://127.0.0.1:9", "id", "s", retries=0).profile("t")
+
+
+def test_malformed_tokens_never_reach_the_wire(lwa_server):
+    c = client(lwa_server)
+    for token in ("Atza|\u0100", "Atza|a\r\nX-Injected: 1", "has space", ""):
+        with pytest.raises(LwaInvalidToken):
+            c.profile(token)
+    assert lwa_server.requests == []

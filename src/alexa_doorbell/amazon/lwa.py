@@ -17,6 +17,7 @@ must relink), ``LwaInvalidClient`` (wrong client id/secret),
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,7 @@ class Profile:
 
 
 _CLIENT_ERRORS = {"invalid_client", "unauthorized_client"}
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII, as LWA's tokens are
 
 
 class LwaClient:
@@ -141,6 +143,9 @@ class LwaClient:
 
     def profile(self, access_token: str) -> Profile:
         """The Amazon customer behind an access token (``user_id`` is stable per skill)."""
+        if not _TOKEN_RE.fullmatch(access_token or ""):
+            # Not sendable in a header (non-ASCII, spaces, CR/LF): no such token exists.
+            raise LwaInvalidToken("invalid_token", "malformed access token")
         status, body = self._request(
             "GET", "/user/profile", headers={"Authorization": f"Bearer {access_token}"}
         )
