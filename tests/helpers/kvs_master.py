@@ -1,7 +1,7 @@
 """A tiny KVS signaling peer for tests: presigned URL + websockets, MASTER or VIEWER.
 
 As MASTER it answers every ``SDP_OFFER`` with ``answer`` (a fixed SDP or a
-function of the offer SDP and sender) and then sends ``candidates`` to that
+function, sync or async, of the offer SDP and sender) and then sends ``candidates`` to that
 sender as ``ICE_CANDIDATE`` messages. Every received message is kept.
 
     async with KvsTestMaster(settings, answer=ANSWER_SDP) as master:
@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,7 +35,7 @@ from alexa_doorbell.kvs.messages import (
     sdp_payload,
 )
 
-AnswerFn = Callable[[str, str], str]
+AnswerFn = Callable[[str, str], str | Awaitable[str]]
 
 ANSWER_SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -150,6 +151,8 @@ class KvsTestMaster:
         offer = decode_sdp(msg.message_payload, "offer")
         self.offers.append((sender, offer))
         sdp = self.answer(offer, sender) if callable(self.answer) else self.answer
+        if inspect.isawaitable(sdp):
+            sdp = await sdp
         await self.send("SDP_ANSWER", sdp_payload("answer", sdp), sender)
         for cand, mid, index in self.candidates:
             await self.send("ICE_CANDIDATE", candidate_payload(cand, mid, index), sender)

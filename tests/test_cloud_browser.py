@@ -1,0 +1,184 @@
+"""The official KVS WebRTC JS SDK, in Debian's Chromium, as a VIEWER against the emulator.
+
+The master is an aiortc peer behind the test signaling client: it answers the
+SDK's offer, sends its ICE candidates, takes the browser's trickled ones, and
+a data channel proves the two peers really connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from alexa_doorbell.config import Settings
+from alexa_doorbell.kvs.messages import candidate_payload, decode_payload
+from tests.helpers.kvs_master import KvsTestMaster, channel_arn
+
+ROOT = Path(__file__).resolve().parent.parent
+SDK = ROOT / "node_modules" / "amazon-kinesis-video-streams-webrtc" / "dist" / "kvs-webrtc.min.js"
+PAGE = Path(__file__).parent / "browser" / "kvs_viewer.html"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--ignore-certificate-errors",
+    # Plain host candidates (not mDNS names) so the aiortc master can reach the browser.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(
+        not SDK.exists(), reason="node_modules is missing: run scripts/setup-test-deps (npm ci)"
+    ),
+]
+
+
+class AiortcMaster:
+    """An aiortc answerer behind the KVS test master."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.pings: list[str] = []
+
+        @self.pc.on("datachannel")
+        def on_channel(channel) -> None:  # type: ignore[no-untyped-def]
+            @channel.on("message")
+            def on_message(message: str) -> None:
+                self.pings.append(message)
+                channel.send("pong")
+
+    async def answer(self, offer: str, sender: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+    def candidates(self) -> list[tuple[str, str, int]]:
+        sdp = self.pc.localDescription.sdp
+        lines = [ln[2:] for ln in sdp.splitlines() if ln.startswith("a=candidate:")]
+        return [(line, "0", 0) for line in lines]
+
+    async def add_remote(self, payload: str) -> None:
+        obj = decode_payload(payload)
+        text = obj["candidate"]
+        if not text:
+            return
+        cand = candidate_from_sdp(text.split(":", 1)[1])
+        cand.sdpMid = obj.get("sdpMid")
+        cand.sdpMLineIndex = obj.get("sdpMLineIndex")
+        await self.pc.addIceCandidate(cand)
+
+
+FILES = {"/index.html": (PAGE, "text/html"), "/kvs-webrtc.min.js": (SDK, "text/javascript")}
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        path, ctype = FILES.get(self.path, (None, ""))
+        if path is None:
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def pages() -> Iterator[str]:
+    """The page and the SDK bundle, served from loopback: a secure context (the SDK
+    signs with WebCrypto) that Chromium's local-network checks let reach 127.0.0.1."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages: str) -> None:
+    from playwright.async_api import async_playwright
+
+    arn = await asyncio.to_thread(channel_arn, local_cloud, "front-door")
+    secret = local_cloud.local.aws_secret_access_key.get_secret_value()
+    peer = AiortcMaster()
+    master = KvsTestMaster(local_cloud, answer=peer.answer)
+    await master.connect()
+
+    async def relay_candidates() -> None:
+        while True:
+            msg = await master.next("ICE_CANDIDATE", timeout=60)
+            await peer.add_remote(msg.message_payload)
+
+    relay = asyncio.create_task(relay_candidates())
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = await browser.new_context(ignore_https_errors=True)
+                page = await context.new_page()
+                await page.goto(f"{pages}/index.html")
+                await page.evaluate(
+                    "cfg => window.runViewer(cfg)",
+                    {
+                        "channelARN": arn,
+                        "endpoint": local_cloud.local.wss_url,
+                        "clientId": "chromium-viewer",
+                        "region": local_cloud.region,
+                        "accessKeyId": local_cloud.local.aws_access_key_id,
+                        "secretAccessKey": secret,
+                    },
+                )
+                console: list[str] = []
+                page.on("console", lambda m: console.append(m.text))
+                try:
+                    await page.wait_for_function("window.results.answer !== null", timeout=15000)
+                except Exception:
+                    pytest.fail(f"no answer: {await page.evaluate('window.results')} {console}")
+                # The master's candidates go to the viewer as ICE_CANDIDATE messages.
+                for cand, mid, index in peer.candidates():
+                    await master.send(
+                        "ICE_CANDIDATE", candidate_payload(cand, mid, index), "chromium-viewer"
+                    )
+                try:
+                    await page.wait_for_function(
+                        "window.results.candidates.length > 0 && window.results.pong === 'pong'",
+                        timeout=15000,
+                    )
+                except Exception:
+                    pytest.fail(f"not connected: {await page.evaluate('window.results')}")
+                results = await page.evaluate("window.results")
+            finally:
+                await browser.close()
+    finally:
+        relay.cancel()
+        await master.close()
+        await peer.pc.close()
+
+    assert results["opened"]
+    assert results["answer"]["type"] == "answer"
+    assert results["answer"]["sdp"] == peer.pc.localDescription.sdp
+    assert len(results["candidates"]) == len(peer.candidates())
+    assert results["errors"] == [] and results["status"] == []
+    assert master.offers and master.offers[0][0] == "chromium-viewer"
+    assert "m=application" in master.offers[0][1]
+    assert peer.pings == ["ping"]
