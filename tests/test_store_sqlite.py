@@ -14,11 +14,7 @@ import pytest
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import StoreError
 from alexa_doorbell.store.sqlite import SqliteStore
-
-try:
-    from tests.store_contract import StoreContract, make_tokens
-except ImportError:  # tests/ is on sys.path itself (rootdir without __init__.py)
-    from store_contract import StoreContract, make_tokens
+from tests.store_contract import StoreContract, make_tokens
 
 
 class TestSqliteStore(StoreContract):
