@@ -158,3 +158,33 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_aws_camera_online_comes_from_the_agent_heartbeat(tmp_path: Path) -> None:
+    """AWS cannot say who is connected: the doctor reads the heartbeat, as the skill does."""
+    from alexa_doorbell.doctor import FAIL, OK, WARN, Doctor
+    from alexa_doorbell.store.base import Health
+
+    settings = Settings(
+        cloud="aws", data_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 's.sqlite3'}"
+    )
+    cam = settings.cameras[0]
+    doc = Doctor(settings, now=lambda: 10_000.0)
+    doc._channels_ok[cam.endpoint_id] = True  # as if `channel` had passed
+    try:
+        missing = doc.camera_online(cam)
+        assert missing.status == FAIL and "never reported" in missing.detail
+        store = doc._store_or_raise()
+        store.put_health(Health(cam.endpoint_id, "OK", 10_000.0 - 20))
+        fresh = doc.camera_online(cam)
+        assert fresh.status == OK and "20 s ago" in fresh.detail
+        store.put_health(Health(cam.endpoint_id, "OK", 10_000.0 - settings.health_max_age - 1))
+        stale = doc.camera_online(cam)
+        assert stale.status == FAIL and "alexa-doorbell camera" in stale.fix
+        store.put_health(Health(cam.endpoint_id, "UNREACHABLE", 10_000.0))
+        assert doc.camera_online(cam).status == FAIL
+        # Without the deployed function's name the skill cannot be probed: say how.
+        skill = doc.skill()
+        assert skill.status == WARN and "ALEXA_DOORBELL_SKILL_FUNCTION" in skill.fix
+    finally:
+        doc.close()
