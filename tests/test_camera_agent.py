@@ -212,3 +212,11 @@ def test_alexa_session_ids_round_trip() -> None:
     assert peer.startswith("alexa.") and len(peer) <= 256
     assert alexa_session_key(peer) == session_key(sid)
     assert alexa_session_key("viewer-123") is None
+
+
+def test_skill_sender_ids_map_to_store_sessions() -> None:
+    """The id the skill sends with SendAlexaOfferToMaster leads back to the stored session."""
+    from alexa_doorbell.skill.rtc import sender_client_id
+
+    for sid in ("amzn1.echo-api.session.1ca8f832-50cb", "amzn1.ask.rtc.session/ABC+def=="):
+        assert alexa_session_key(sender_client_id(sid)) == session_key(sid)

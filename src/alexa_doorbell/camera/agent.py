@@ -77,7 +77,8 @@ def alexa_session_key(sender_client_id: str) -> str | None:
     if not sender_client_id.startswith(ALEXA_PREFIX):
         return None
     middle, _, _ = sender_client_id[len(ALEXA_PREFIX) :].rpartition(".")
-    return middle or None
+    # The skill may keep characters SenderClientId allows ('.'); compare sanitised forms.
+    return session_key(middle) if middle else None
 
 
 def session_key(session_id: str) -> str:
