@@ -370,3 +370,28 @@ def test_send_alexa_offer_without_master_is_bounded(make_cloud) -> None:
             MessagePayload="e30=",
         )
     assert error_of(exc) == (404, "ResourceNotFoundException")
+
+
+async def test_idle_timeout_and_go_away(make_cloud) -> None:
+    idle = make_cloud(local={"idle_timeout": 0.5}).settings
+    async with KvsTestMaster(idle) as master:
+        await asyncio.wait_for(master.closed.wait(), 3)
+        assert [m.message_type for m in master.received] == []
+    aged = make_cloud(local={"connection_max_age": 0.8}).settings
+    async with KvsTestMaster(aged) as master:
+        t0 = time.monotonic()
+        go_away = await master.next("GO_AWAY", timeout=3)
+        assert go_away.message_type == "GO_AWAY"
+        await asyncio.wait_for(master.closed.wait(), 3)
+        assert 0.7 < time.monotonic() - t0 < 3
+
+
+async def test_messages_wait_for_a_late_recipient(local_cloud: Settings) -> None:
+    # A viewer's offer sent before the master connects is delivered when it does (TTL).
+    async with KvsTestMaster(local_cloud, client_id="early", answer=None) as viewer:
+        await viewer.send("SDP_OFFER", sdp_payload("offer", OFFER_SDP))
+        await asyncio.sleep(0.2)
+        async with KvsTestMaster(local_cloud) as master:
+            answer = await viewer.next("SDP_ANSWER")
+            assert decode_sdp(answer.message_payload, "answer") == ANSWER_SDP
+            assert master.offers == [("early", OFFER_SDP)]

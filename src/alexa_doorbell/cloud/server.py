@@ -33,7 +33,7 @@ from alexa_doorbell.cloud.gateway import EventGateway
 from alexa_doorbell.cloud.kvs import KvsEmulator
 from alexa_doorbell.cloud.lwa import LwaEmulator
 from alexa_doorbell.cloud.tls import ensure_certificate
-from alexa_doorbell.config import Settings
+from alexa_doorbell.config import LOCAL_AWS_SECRET_ACCESS_KEY, Settings
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def run_cloud(settings: Settings) -> None:
     """``alexa-doorbell cloud``: run until Ctrl-C, printing where everything is."""
     from rich.console import Console
 
-    console = Console()
+    console = Console(soft_wrap=True, highlight=False)
 
     async def main() -> None:
         cloud = LocalCloud(settings)
@@ -265,9 +265,14 @@ def run_cloud(settings: Settings) -> None:
         for cam in settings.cameras:
             row = cloud.db.channel_by_name(cam.channel_name)
             console.print(f"  channel {cam.channel_name}: {row.arn if row else '?'}")
+        # The documented default secret opens nothing but this emulator; a custom one stays hidden.
+        secret = env["AWS_SECRET_ACCESS_KEY"]
+        if secret != LOCAL_AWS_SECRET_ACCESS_KEY:
+            secret = "<your ALEXA_DOORBELL_LOCAL__AWS_SECRET_ACCESS_KEY>"
         console.print("Point AWS tools at it:")
-        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            console.print(f"  export {key}={env[key]}", soft_wrap=True)
+        console.print(f"  export AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']}")
+        console.print(f"  export AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}")
+        console.print(f"  export AWS_SECRET_ACCESS_KEY={secret}")
         console.print(f"  export AWS_DEFAULT_REGION={settings.region}")
         console.print("Ctrl-C to stop.")
         try:
