@@ -147,6 +147,9 @@ import json, sys
 sys.path.insert(0, {str(code)!r})
 from alexa_doorbell.skill.handler import lambda_handler
 replies = [lambda_handler(d, None) for d in json.loads(sys.stdin.read())]
+import os.path
+if os.path.exists({str(code / "alexa_doorbell" / "skill" / "notify.py")!r}):
+    from alexa_doorbell.skill.notify import lambda_handler as notifier  # the second entry point
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
 where = __import__("alexa_doorbell").__file__
 print(json.dumps({{"replies": replies, "heavy": heavy, "file": where}}))
