@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
+from alexa_doorbell.cloud.alexa import directive
 from tests.sdp_samples import ECHO_SHOW_OFFER
 
 # Session ids as Alexa sends them (UUID-like, sometimes with prefixes and other characters).
 SESSION_ID = "amzn1.echo-api.session.5e2a7d8c-4b7e-4f0b-9f3a-1c2d3e4f5a6b"
-
-
-def directive(
-    namespace: str,
-    name: str,
-    payload: dict[str, Any] | None = None,
-    *,
-    token: str | None = None,
-    endpoint_id: str | None = None,
-    correlation: bool = True,
-) -> dict[str, Any]:
-    header: dict[str, Any] = {
-        "namespace": namespace,
-        "name": name,
-        "messageId": str(uuid.uuid4()),
-        "payloadVersion": "3",
-    }
-    if correlation:
-        header["correlationToken"] = "dFMb0z+PgpgdDmluhJ1LddFvSqZ/jCc8ptlAKulUj90jSqg=="
-    d: dict[str, Any] = {"header": header, "payload": payload or {}}
-    if endpoint_id is not None:
-        d["endpoint"] = {"endpointId": endpoint_id, "cookie": {}}
-        if token is not None:
-            d["endpoint"]["scope"] = {"type": "BearerToken", "token": token}
-    return {"directive": d}
 
 
 def discover(token: str) -> dict[str, Any]:

@@ -1,0 +1,611 @@
+"""``alexa-doorbell demo``: the whole system on one machine, watched by a simulated Echo Show.
+
+It starts the local cloud, the skill (invoked as Alexa invokes a Lambda: JSON
+in, JSON out), a camera agent in its own process and a simulated Echo Show,
+then plays the user's story one step at a time: link the skill, discover,
+live view, talk, session events, a doorbell press that opens the live view,
+and the camera going offline. Each step either passes with its figures or
+names what was expected and what was seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, new_session_id, reply_name
+from alexa_doorbell.config import CameraConfig, Settings
+
+DEMO_USER = "amzn1.account.DEMOUSER0000000000000000000"
+SILENCE_RMS = 100.0  # int16 RMS below this is silence
+DEFAULT_OUT_DIR = Path("demo-output")
+
+
+class StepFailed(Exception):
+    """A step did not see what it expected."""
+
+    def __init__(self, expected: str, seen: str) -> None:
+        super().__init__(f"expected {expected}; saw {seen}")
+        self.expected = expected
+        self.seen = seen
+
+
+@dataclass
+class StepResult:
+    name: str
+    title: str
+    ok: bool = False
+    ms: float = 0.0
+    detail: str = ""
+    expected: str | None = None
+    seen: str | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "title": self.title,
+            "ok": self.ok,
+            "ms": round(self.ms, 1),
+            "detail": self.detail,
+            "figures": self.figures,
+        }
+        if not self.ok:
+            d["expected"], d["seen"] = self.expected, self.seen
+        return d
+
+
+def _expect(condition: bool, expected: str, seen: Any) -> None:
+    if not condition:
+        raise StepFailed(expected, str(seen))
+
+
+def wav_stats(path: Path) -> tuple[float, float]:
+    """(seconds, RMS of int16 samples) of a mono WAV file."""
+    with wave.open(str(path), "rb") as w:
+        frames = w.readframes(w.getnframes())
+        seconds = w.getnframes() / float(w.getframerate() or 1)
+    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
+    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+    return seconds, rms
+
+
+class Demo:
+    def __init__(
+        self,
+        settings: Settings,
+        out_dir: Path,
+        *,
+        source: str = "testsrc",
+        console: Console,
+        json_output: bool,
+    ) -> None:
+        self.settings = settings
+        self.out_dir = out_dir
+        self.source = source
+        self.console = console
+        self.json_output = json_output
+        self.results: list[StepResult] = []
+        self.cloud: Any = None
+        self.camera_proc: subprocess.Popen[bytes] | None = None
+        self.camera_log = out_dir / "camera.log"
+        self.skill: Any = None
+        self.alexa: SimulatedAlexa | None = None
+        self.notifier: Any = None
+        self.cam: CameraConfig = settings.camera()
+        self.figures: dict[str, Any] = {}
+
+    # -- the story -------------------------------------------------------------------
+    def steps(self) -> list[tuple[str, str, Callable[[], Awaitable[str]]]]:
+        return [
+            (
+                "cloud",
+                "Start the local cloud (KVS, Login with Amazon, event gateway)",
+                self.start_cloud,
+            ),
+            ("camera", "Start the camera agent (KVS master)", self.start_camera),
+            ("link", "Link the skill (authorization code → AcceptGrant)", self.link),
+            ("discover", "Discover devices", self.discover),
+            ("live_view", '"Alexa, show me the front door"', self.live_view),
+            ("session_connected", "SessionConnected", self.session_connected),
+            ("talk", '"Talk to the front door" (two-way audio)', self.talk),
+            (
+                "session_disconnected",
+                "SessionDisconnected ends the camera's session",
+                self.session_disconnected,
+            ),
+            (
+                "doorbell_press",
+                "Doorbell press → Alexa announces and opens the live view",
+                self.doorbell_press,
+            ),
+            ("camera_offline", "Camera offline → UNREACHABLE", self.camera_offline),
+        ]
+
+    async def run(self) -> bool:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        steps = self.steps()
+        failed = False
+        for name, title, fn in steps:
+            result = StepResult(name, title)
+            if failed:
+                result.detail = "skipped: an earlier step failed"
+                result.expected, result.seen = "an earlier step to pass", "it failed"
+                self.results.append(result)
+                continue
+            t0 = time.perf_counter()
+            try:
+                if self.json_output:
+                    result.detail = await fn()
+                else:
+                    with self.console.status(f"{title} …"):
+                        result.detail = await fn()
+                result.ok = True
+            except StepFailed as exc:
+                result.expected, result.seen = exc.expected, exc.seen
+            except Exception as exc:  # a step's crash is that step's failure, reported
+                result.expected = "the step to complete"
+                result.seen = f"{type(exc).__name__}: {exc}"
+            result.ms = (time.perf_counter() - t0) * 1000
+            result.figures = self.figures.pop(name, {})
+            self.results.append(result)
+            self._print(result)
+            failed = failed or not result.ok
+        return not failed
+
+    def _print(self, r: StepResult) -> None:
+        if self.json_output:
+            return
+        if r.ok:
+            self.console.print(f"[green]✔[/green] {r.title} [dim]({r.ms:.0f} ms)[/dim] {r.detail}")
+        else:
+            self.console.print(f"[red]✘ {r.title}[/red]")
+            self.console.print(f"    expected: {r.expected}")
+            self.console.print(f"    saw:      {r.seen}")
+            if self.camera_log.exists():
+                self.console.print(f"    camera log: {self.camera_log}")
+
+    # -- steps -----------------------------------------------------------------------
+    async def start_cloud(self) -> str:
+        from alexa_doorbell.cloud.server import LocalCloud
+        from alexa_doorbell.skill.local import build_skill
+        from alexa_doorbell.store import open_store
+
+        self.cloud = LocalCloud(self.settings)
+        await self.cloud.start()
+        self.store = open_store(self.settings.store_location)
+        self.skill = build_skill(self.settings, self.store)
+        return f"REST {self.settings.local.url}, WSS {self.settings.local.wss_url}"
+
+    async def start_camera(self) -> str:
+        await self._spawn_camera()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            health = self.store.get_health(self.cam.endpoint_id)
+            if health is not None and health.connectivity == "OK":
+                return f"pid {self.camera_proc.pid}, source {self.source}"  # type: ignore[union-attr]
+            if self.camera_proc is not None and self.camera_proc.poll() is not None:
+                raise StepFailed(
+                    "the camera agent to connect to its signaling channel",
+                    f"it exited with status {self.camera_proc.returncode} (log: {self.camera_log})",
+                )
+            await asyncio.sleep(0.1)
+        raise StepFailed("the camera to report OK within 30 s", "no health report")
+
+    async def _spawn_camera(self) -> None:
+        cam = self.cam.model_copy(
+            update={"source": self.source, "sink": str(self.out_dir / "talkback-{session}.wav")}
+        )
+        env = dict(os.environ)
+        env.update(
+            {
+                "ALEXA_DOORBELL_CLOUD": "local",
+                "ALEXA_DOORBELL_DATA_DIR": str(self.settings.data_dir),
+                "ALEXA_DOORBELL_LOCAL__HOST": self.settings.local.host,
+                "ALEXA_DOORBELL_LOCAL__PORT": str(self.settings.local.port),
+                "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(self.settings.local.tls_port),
+                "ALEXA_DOORBELL_CAMERAS": json.dumps([cam.model_dump(mode="json")]),
+                "ALEXA_DOORBELL_STORE_URL": self.settings.store_location,
+            }
+        )
+        log = self.camera_log.open("ab")
+        self.camera_proc = subprocess.Popen(
+            [sys.executable, "-m", "alexa_doorbell.cli", "camera"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+
+    async def link(self) -> str:
+        linked = self.cloud.lwa.link(user_id=DEMO_USER, name="Demo User")
+        self.alexa = SimulatedAlexa(self.skill.handle, linked["access_token"])
+        reply = await asyncio.to_thread(self.alexa.accept_grant, linked["code"])
+        _expect(
+            reply_name(reply) == "Alexa.Authorization.AcceptGrant.Response",
+            "AcceptGrant.Response",
+            f"{reply_name(reply)} {reply['event']['payload']}",
+        )
+        tokens = self.store.get_tokens(DEMO_USER)
+        _expect(tokens is not None, "tokens stored for the user", "no tokens in the store")
+        return f"user {DEMO_USER[:24]}…, tokens stored (expire in {tokens.expires_in():.0f} s)"
+
+    async def discover(self) -> str:
+        assert self.alexa is not None
+        reply = await asyncio.to_thread(self.alexa.discover)
+        _expect(
+            reply_name(reply) == "Alexa.Discovery.Discover.Response",
+            "Discover.Response",
+            reply_name(reply),
+        )
+        endpoints = {e["endpointId"]: e for e in reply["event"]["payload"]["endpoints"]}
+        ep = endpoints.get(self.cam.endpoint_id)
+        _expect(ep is not None, f"endpoint {self.cam.endpoint_id}", sorted(endpoints))
+        assert ep is not None
+        interfaces = [c["interface"] for c in ep["capabilities"]]
+        _expect("Alexa.RTCSessionController" in interfaces, "an RTCSessionController", interfaces)
+        if self.cam.doorbell:
+            _expect("Alexa.DoorbellEventSource" in interfaces, "a DoorbellEventSource", interfaces)
+        _expect(
+            ep["displayCategories"][0] == "CAMERA", "CAMERA listed first", ep["displayCategories"]
+        )
+        self.figures["discover"] = {"endpoints": len(endpoints), "interfaces": interfaces}
+        return f"{ep['friendlyName']!r}: {', '.join(ep['displayCategories'])}"
+
+    async def _open_live_view(
+        self, name: str, *, frames: int, snapshot: Path | None, wav: Path | None
+    ) -> tuple[Any, str]:
+        from alexa_doorbell.cloud.echo import EchoShow
+
+        assert self.alexa is not None
+        alexa = self.alexa
+        echo = EchoShow(talk="tone", snapshot_path=snapshot, wav_path=wav)
+        session_id = new_session_id()
+
+        async def send_offer(offer: str) -> str:
+            reply = await asyncio.to_thread(
+                alexa.initiate_session, self.cam.endpoint_id, session_id, offer
+            )
+            return answer_of(reply)
+
+        try:
+            answer = await echo.watch(send_offer)
+        except ValueError as exc:
+            await echo.close()
+            raise StepFailed("AnswerGeneratedForSession", str(exc)) from None
+        _expect("H264" in answer, "an H.264 video answer", "no H264 in the answer")
+        got = await echo.wait_frames(frames, timeout=20)
+        if got < frames:
+            await echo.close()
+            raise StepFailed(f"{frames} decoded frames within 20 s", f"{got} frames")
+        return echo, session_id
+
+    async def live_view(self) -> str:
+        echo, session_id = await self._open_live_view(
+            "live_view",
+            frames=60,
+            snapshot=self.out_dir / "echo-snapshot.png",
+            wav=self.out_dir / "echo-heard.wav",
+        )
+        self.echo, self.session_id = echo, session_id
+        r = echo.report()
+        _expect(
+            r.first_counter is not None
+            and r.last_counter is not None
+            and r.last_counter > r.first_counter,
+            "the test pattern's frame counter to advance",
+            f"counter {r.first_counter} → {r.last_counter}",
+        )
+        self.figures["live_view"] = {
+            "answer_ms": round(r.answer_ms or 0, 1),
+            "first_frame_ms": round(r.first_frame_ms or 0, 1),
+            "frames": r.frames,
+            "fps": round(r.fps, 1),
+            "resolution": f"{r.width}x{r.height}",
+            "video_codec": r.video_codec,
+            "glass_to_glass_ms": _round(r.latency_ms_median),
+            "glass_to_glass_p95_ms": _round(r.latency_ms_p95),
+            "counter": [r.first_counter, r.last_counter],
+        }
+        return (
+            f"answer {r.answer_ms:.0f} ms, first frame {r.first_frame_ms:.0f} ms, "
+            f"{r.frames} frames {r.width}x{r.height} {r.fps:.0f} fps, "
+            f"glass-to-glass {_fmt_ms(r.latency_ms_median)}"
+        )
+
+    async def session_connected(self) -> str:
+        assert self.alexa is not None
+        reply = await asyncio.to_thread(
+            self.alexa.session_event, "SessionConnected", self.cam.endpoint_id, self.session_id
+        )
+        _expect(
+            reply_name(reply) == "Alexa.RTCSessionController.SessionConnected",
+            "SessionConnected",
+            reply_name(reply),
+        )
+        return f"session {self.session_id[-12:]}"
+
+    async def talk(self) -> str:
+        # Let both directions run for a while: the Echo's tone goes to the camera's sink,
+        # the camera's audio to the Echo.
+        await asyncio.sleep(2.0)
+        r = self.echo.report()
+        _expect(
+            r.talk_seconds > 1.0,
+            "the Echo to send its microphone audio",
+            f"{r.talk_seconds:.1f} s sent",
+        )
+        _expect(
+            r.audio_seconds > 1.0,
+            "audio from the camera at the Echo",
+            f"{r.audio_seconds:.1f} s received",
+        )
+        self.figures["talk"] = {
+            "echo_sent_s": round(r.talk_seconds, 2),
+            "echo_received_s": round(r.audio_seconds, 2),
+            "echo_received_rms": round(r.audio_rms, 1),
+        }
+        return (
+            f"Echo sent {r.talk_seconds:.1f} s of tone, heard {r.audio_seconds:.1f} s "
+            f"from the camera; camera side checked after the session ends"
+        )
+
+    async def session_disconnected(self) -> str:
+        assert self.alexa is not None
+        reply = await asyncio.to_thread(
+            self.alexa.session_event, "SessionDisconnected", self.cam.endpoint_id, self.session_id
+        )
+        _expect(
+            reply_name(reply) == "Alexa.RTCSessionController.SessionDisconnected",
+            "SessionDisconnected",
+            reply_name(reply),
+        )
+        t0 = time.monotonic()
+        # The camera closing its peer sends a DTLS close_notify: the Echo's peer closes.
+        ended = await _wait_until(
+            lambda: self.echo.pc.connectionState in ("closed", "failed"), timeout=10
+        )
+        seen_state = self.echo.pc.connectionState
+        end_ms = (time.monotonic() - t0) * 1000
+        report = await self.echo.close()
+        _expect(
+            ended, "the camera to end the session within 10 s", f"connection still {seen_state}"
+        )
+        # The camera's WAV is complete once its session is closed.
+        wavs = sorted(self.out_dir.glob("talkback-*.wav"), key=lambda p: p.stat().st_mtime)
+        _expect(bool(wavs), "a talk-back WAV at the camera's sink", "no WAV written")
+        talkback = self.out_dir / "talkback.wav"
+        shutil.copyfile(wavs[-1], talkback)
+        for w in wavs:
+            w.unlink()
+        seconds, rms = wav_stats(talkback)
+        _expect(
+            rms > SILENCE_RMS,
+            f"talk-back RMS above {SILENCE_RMS:.0f} (the Echo's tone)",
+            f"RMS {rms:.1f}",
+        )
+        self.figures["session_disconnected"] = {
+            "teardown_ms": round(end_ms, 1),
+            "camera_heard_s": round(seconds, 2),
+            "camera_heard_rms": round(rms, 1),
+            "snapshot": report.snapshot,
+            "talkback_wav": str(talkback),
+        }
+        self.snapshot, self.talkback = report.snapshot, talkback
+        return (
+            f"camera ended the session in {end_ms:.0f} ms; it heard {seconds:.1f} s "
+            f"of talk-back (RMS {rms:.0f})"
+        )
+
+    async def doorbell_press(self) -> str:
+        from alexa_doorbell.skill.notify import local_notifier
+
+        if self.notifier is None:
+            self.notifier = local_notifier(self.settings, store=self.store)
+        before = len(self.cloud.gateway.messages("DoorbellPress"))
+        t0 = time.perf_counter()
+        outcome = await asyncio.to_thread(self.notifier.press, self.cam.endpoint_id)
+        press_ms = (time.perf_counter() - t0) * 1000
+        presses = self.cloud.gateway.messages("DoorbellPress")
+        _expect(
+            len(presses) > before, "a DoorbellPress accepted by the event gateway", f"{outcome}"
+        )
+        event = presses[-1]["event"]
+        _expect(
+            event["endpoint"]["endpointId"] == self.cam.endpoint_id,
+            f"the press for {self.cam.endpoint_id}",
+            event["endpoint"]["endpointId"],
+        )
+        # A real Echo announces the press and opens the live view for ~15 s.
+        echo, session_id = await self._open_live_view(
+            "doorbell_press", frames=15, snapshot=None, wav=None
+        )
+        r = echo.report()
+        assert self.alexa is not None
+        await asyncio.to_thread(
+            self.alexa.session_event, "SessionDisconnected", self.cam.endpoint_id, session_id
+        )
+        await echo.close()
+        self.figures["doorbell_press"] = {
+            "press_to_202_ms": round(press_ms, 1),
+            "gateway_reply": str(outcome),
+            "live_view_answer_ms": round(r.answer_ms or 0, 1),
+            "live_view_frames": r.frames,
+        }
+        return (
+            f"gateway accepted DoorbellPress in {press_ms:.0f} ms; "
+            f"live view opened ({r.frames} frames)"
+        )
+
+    async def camera_offline(self) -> str:
+        assert self.alexa is not None and self.camera_proc is not None
+        self.camera_proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(self.camera_proc.wait, 15)
+        reply = await asyncio.to_thread(self.alexa.report_state, self.cam.endpoint_id)
+        props = {p["name"]: p["value"] for p in reply.get("context", {}).get("properties", [])}
+        connectivity = props.get("connectivity", {}).get("value")
+        _expect(
+            connectivity == "UNREACHABLE",
+            "ReportState connectivity UNREACHABLE",
+            f"{reply_name(reply)} connectivity={connectivity}",
+        )
+        t0 = time.perf_counter()
+        reply = await asyncio.to_thread(
+            self.alexa.initiate_session, self.cam.endpoint_id, new_session_id(), "v=0\r\n"
+        )
+        fail_ms = (time.perf_counter() - t0) * 1000
+        _expect(
+            reply_name(reply) == "Alexa.ErrorResponse ENDPOINT_UNREACHABLE",
+            "ENDPOINT_UNREACHABLE",
+            reply_name(reply),
+        )
+        changes = [
+            m
+            for m in self.cloud.gateway.messages("ChangeReport")
+            if m["event"]["endpoint"]["endpointId"] == self.cam.endpoint_id
+        ]
+        self.figures["camera_offline"] = {
+            "unreachable_reply_ms": round(fail_ms, 1),
+            "change_reports": len(changes),
+        }
+        return f"ReportState UNREACHABLE; InitiateSessionWithOffer refused in {fail_ms:.0f} ms"
+
+    # -- shutting down -----------------------------------------------------------------
+    async def close(self) -> None:
+        if self.camera_proc is not None and self.camera_proc.poll() is None:
+            self.camera_proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.camera_proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self.camera_proc.kill()
+        if self.cloud is not None:
+            await self.cloud.stop()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ok": all(r.ok for r in self.results) and bool(self.results),
+            "steps": [r.as_dict() for r in self.results],
+            "snapshot": str(getattr(self, "snapshot", "") or "") or None,
+            "talkback_wav": str(getattr(self, "talkback", "") or "") or None,
+            "events": self.cloud.gateway.messages() if self.cloud is not None else [],
+            "data_dir": str(self.settings.data_dir),
+        }
+
+
+async def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def _fmt_ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f} ms"
+
+
+def _demo_settings(settings: Settings, keep_running: bool) -> Settings:
+    data_dir = Path(tempfile.mkdtemp(prefix="alexa-doorbell-demo-"))
+    local = settings.local.model_copy()
+    if not keep_running:  # free ports, so a demo never collides with a running cloud
+        local.port = 0
+        local.tls_port = 0
+    return settings.model_copy(
+        update={"cloud": "local", "data_dir": data_dir, "store_url": "", "local": local}
+    )
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    json_output: bool = False,
+    keep_running: bool = False,
+    source: str = "testsrc",
+    out_dir: Path | None = None,
+) -> int:
+    """Play the whole story; exit status 0 only when every step passed."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("alexa_doorbell.skill").setLevel(logging.WARNING)
+    console = Console(stderr=json_output)
+    settings = _demo_settings(settings, keep_running)
+    out = (out_dir or DEFAULT_OUT_DIR).resolve()
+    demo = Demo(settings, out, source=source, console=console, json_output=json_output)
+    if not json_output:
+        console.rule("[bold]alexa-doorbell demo[/bold]: a camera on Alexa, on this machine")
+
+    async def main() -> bool:
+        try:
+            ok = await demo.run()
+            if keep_running and demo.cloud is not None:
+                await _keep_running(demo, console)
+            return ok
+        finally:
+            await demo.close()
+
+    try:
+        ok = asyncio.run(main())
+    except KeyboardInterrupt:
+        ok = False
+    summary = demo.summary()
+    if json_output:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        console.rule("[green]every step passed[/green]" if ok else "[red]a step failed[/red]")
+        if summary["snapshot"]:
+            console.print(f"What the Echo saw:   {summary['snapshot']}")
+        if summary["talkback_wav"]:
+            console.print(f"What the camera heard: {summary['talkback_wav']}")
+    if not keep_running:
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+async def _keep_running(demo: Demo, console: Console) -> None:
+    """Bring the camera back and serve the dashboard until Ctrl-C."""
+    await demo._spawn_camera()
+    local = demo.settings.local
+    console.print(
+        f"Local cloud: {local.url} (WSS {local.wss_url}); data in {demo.settings.data_dir}"
+    )
+    console.print("Point AWS tools at it with:")
+    for k, v in demo.settings.aws_env().items():
+        console.print(f"  export {k}={v}")
+    server = None
+    try:
+        from alexa_doorbell.web.app import start_dashboard
+
+        server = await start_dashboard(demo.settings, host="127.0.0.1", port=8760)
+        console.print("Dashboard: http://127.0.0.1:8760/")
+    except ImportError:
+        pass
+    console.print("Running until Ctrl-C.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if server is not None:
+        await server.stop()
