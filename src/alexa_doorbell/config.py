@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     event_region: Literal["NA", "EU", "FE"] = "NA"
     # The deployed skill Lambda (stack output SkillFunctionArn; ARN or name), for `doctor`.
     skill_function: str | None = None
+    # The deployed notifier Lambda (stack output NotifierFunctionArn; ARN or name): the
+    # camera side invokes it to ring the doorbell and report health when cloud = "aws".
+    notifier_function: str | None = None
 
     local: LocalCloudConfig = Field(default_factory=LocalCloudConfig)
     cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
