@@ -1,8 +1,10 @@
-"""The official KVS WebRTC JS SDK, in Debian's Chromium, as a VIEWER against the emulator.
+"""The official KVS WebRTC JS SDK, in Debian's Chromium, against the emulator.
 
-The master is an aiortc peer behind the test signaling client: it answers the
-SDK's offer, sends its ICE candidates, takes the browser's trickled ones, and
-a data channel proves the two peers really connected.
+As VIEWER: the master is an aiortc peer behind the test signaling client; it
+answers the SDK's offer, sends its ICE candidates, takes the browser's
+trickled ones, and a data channel proves the two peers really connected.
+As MASTER: boto3's SendAlexaOfferToMaster carries an aiortc offer to the SDK,
+whose answer comes back as the API's Answer (Alexa's own path).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from alexa_doorbell.config import Settings
+from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import candidate_payload, decode_payload
 from tests.helpers.kvs_master import KvsTestMaster, channel_arn
 
@@ -46,6 +49,18 @@ pytestmark = [
         not SDK.exists(), reason="node_modules is missing: run scripts/setup-test-deps (npm ci)"
     ),
 ]
+
+
+def sdk_config(settings: Settings, arn: str, **extra: str) -> dict[str, str]:
+    """What the page hands to the SDK's SignalingClient (it signs the URL itself)."""
+    return {
+        "channelARN": arn,
+        "endpoint": settings.local.wss_url,
+        "region": settings.region,
+        "accessKeyId": settings.local.aws_access_key_id,
+        "secretAccessKey": settings.local.aws_secret_access_key.get_secret_value(),
+        **extra,
+    }
 
 
 class AiortcMaster:
@@ -119,7 +134,6 @@ async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages
     from playwright.async_api import async_playwright
 
     arn = await asyncio.to_thread(channel_arn, local_cloud, "front-door")
-    secret = local_cloud.local.aws_secret_access_key.get_secret_value()
     peer = AiortcMaster()
     master = KvsTestMaster(local_cloud, answer=peer.answer)
     await master.connect()
@@ -139,14 +153,7 @@ async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages
                 await page.goto(f"{pages}/index.html")
                 await page.evaluate(
                     "cfg => window.runViewer(cfg)",
-                    {
-                        "channelARN": arn,
-                        "endpoint": local_cloud.local.wss_url,
-                        "clientId": "chromium-viewer",
-                        "region": local_cloud.region,
-                        "accessKeyId": local_cloud.local.aws_access_key_id,
-                        "secretAccessKey": secret,
-                    },
+                    sdk_config(local_cloud, arn, clientId="chromium-viewer"),
                 )
                 console: list[str] = []
                 page.on("console", lambda m: console.append(m.text))
@@ -182,3 +189,51 @@ async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages
     assert master.offers and master.offers[0][0] == "chromium-viewer"
     assert "m=application" in master.offers[0][1]
     assert peer.pings == ["ping"]
+
+
+async def test_official_sdk_master_answers_send_alexa_offer(
+    local_cloud: Settings, pages: str
+) -> None:
+    """Alexa's path with a browser camera: boto3 SendAlexaOfferToMaster → SDK MASTER → Answer."""
+    from playwright.async_api import async_playwright
+
+    arn = await asyncio.to_thread(channel_arn, local_cloud, "front-door")
+    sig = await asyncio.to_thread(
+        lambda: api.signaling_client(
+            local_cloud.boto_session(),
+            api.get_channel_endpoints(
+                api.kinesisvideo_client(local_cloud.boto_session(), local_cloud.endpoint_url()),
+                arn,
+                "VIEWER",
+            ).https,
+        )
+    )
+    alexa = RTCPeerConnection()
+    channel = alexa.createDataChannel("probe")
+    pong = asyncio.get_running_loop().create_future()
+    channel.on("open", lambda: channel.send("ping"))
+    channel.on("message", lambda m: pong.done() or pong.set_result(m))
+    await alexa.setLocalDescription(await alexa.createOffer())
+    sender = "alexa.amzn1_echo_session.1a2b3c4d"
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = await (await browser.new_context(ignore_https_errors=True)).new_page()
+                await page.goto(f"{pages}/index.html")
+                await page.evaluate("cfg => window.runMaster(cfg)", sdk_config(local_cloud, arn))
+                await page.wait_for_function("window.results.opened", timeout=10000)
+                answer = await asyncio.to_thread(
+                    api.send_alexa_offer_to_master, sig, arn, sender, alexa.localDescription.sdp
+                )
+                await alexa.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+                assert await asyncio.wait_for(pong, 15) == "pong"
+                results = await page.evaluate("window.results")
+            finally:
+                await browser.close()
+    finally:
+        await alexa.close()
+    assert results["offers"] == [sender]
+    assert results["pong"] == "ping"
+    assert results["errors"] == [] and results["status"] == []
+    assert "a=candidate:" in answer
