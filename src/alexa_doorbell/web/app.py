@@ -1,0 +1,363 @@
+"""The dashboard: live view, doorbell button and system status in one page.
+
+    app = create_app(settings)                 # a Starlette ASGI app
+    run_dashboard(settings, "127.0.0.1", 8760) # `alexa-doorbell dashboard`
+
+    server = DashboardServer(settings, port=0) # in-process, e.g. from the demo
+    await server.start(); print(server.url); ...; await server.stop()
+
+API (JSON): ``GET /api/cameras``, ``POST /api/cameras/{id}/viewer`` (presigned
+VIEWER URL + ICE servers), ``POST /api/cameras/{id}/press`` (DoorbellPress via
+the notifier), ``GET /api/status``. The page and the vendored KVS WebRTC SDK
+are served from ``/`` and ``/static/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from alexa_doorbell.config import Settings
+from alexa_doorbell.web.status import Problem, StatusInputs, build_status, event_advice
+from alexa_doorbell.web.viewer import ViewerError, ViewerSigner
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+# Page code revalidates on every load (ETag), so an upgrade shows at once; the
+# vendored SDK changes only with a release.
+CACHE_PAGE = "no-cache"
+CACHE_VENDOR = "public, max-age=86400"
+NO_STORE = {"Cache-Control": "no-store"}
+
+PressFn = Callable[[str], Any]
+
+
+class _Static(StaticFiles):
+    def file_response(self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200):  # type: ignore[no-untyped-def]
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        path = str(full_path)
+        response.headers["Cache-Control"] = CACHE_VENDOR if "/vendor/" in path else CACHE_PAGE
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _same_origin(request: Request) -> bool:
+    """Refuse cross-site POSTs: another web page must not ring the bell or get a viewer URL."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _outcome_dict(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        out = dict(result)
+    elif hasattr(result, "as_dict"):
+        out = dict(result.as_dict())
+    else:
+        out = {"status": str(result)}
+    for secret in ("access_token", "refresh_token", "token"):
+        out.pop(secret, None)  # never, whatever a notifier returns
+    out["status"] = str(out.get("status", ""))
+    out.setdefault("ok", out["status"].startswith("2"))
+    return out
+
+
+def _press_reply(result: Any) -> dict[str, Any]:
+    """The notifier's outcomes (one per owner) as one reply: ``ok``, ``status``, ``detail``."""
+    items = list(result) if isinstance(result, list | tuple) else [result]
+    outcomes = [_outcome_dict(r) for r in items]
+    if not outcomes:
+        return {"ok": False, "status": "no reply", "detail": "", "outcomes": []}
+    ok = any(o["ok"] for o in outcomes)
+    shown = [o for o in outcomes if o["ok"] == ok]
+    reply: dict[str, Any] = {
+        "ok": ok,
+        "status": ", ".join(dict.fromkeys(o["status"] for o in shown)),
+        "detail": "; ".join(str(o["detail"]) for o in shown if o.get("detail")),
+        "outcomes": outcomes,
+    }
+    if not ok:
+        reply["fix"] = event_advice(reply["status"], reply["detail"])
+    return reply
+
+
+def default_press(settings: Settings, store: Any = None) -> PressFn:
+    """The notifier's camera-side press: in-process on the local cloud, a Lambda in AWS."""
+    holder: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def press(endpoint_id: str) -> Any:
+        with lock:
+            if "notifier" not in holder:
+                from alexa_doorbell.skill.notify import local_notifier
+
+                holder["notifier"] = local_notifier(settings, store)
+        return holder["notifier"].press(endpoint_id, cause="APP_INTERACTION")
+
+    return press
+
+
+class Dashboard:
+    """The app's state: settings, the store, the signer and recent failures."""
+
+    def __init__(self, settings: Settings, store: Any = None, press: PressFn | None = None):
+        self.settings = settings
+        self._store = store
+        self._own_store = store is None
+        self.press_fn = press or default_press(settings, store)
+        self.signer = ViewerSigner(settings)
+        self.problems: collections.deque[Problem] = collections.deque(maxlen=10)
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from alexa_doorbell.store import open_store
+
+            self._store = open_store(self.settings.store_location)
+        return self._store
+
+    def close(self) -> None:
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _problem(self, what: str, fix: str, where: str) -> None:
+        self.problems.appendleft(Problem(what, fix, where, time.time()))
+
+    # -- handlers -------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Cache-Control": CACHE_PAGE, "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def cameras(self, request: Request) -> JSONResponse:
+        cams = [
+            {
+                "endpoint_id": c.endpoint_id,
+                "friendly_name": c.friendly_name,
+                "doorbell": c.doorbell,
+                "full_duplex": c.full_duplex,
+            }
+            for c in self.settings.cameras
+        ]
+        return JSONResponse({"cloud": self.settings.cloud, "cameras": cams}, headers=NO_STORE)
+
+    def _camera_or_404(self, request: Request) -> tuple[str, JSONResponse | None]:
+        endpoint_id = request.path_params["endpoint_id"]
+        try:
+            self.settings.camera(endpoint_id)
+        except KeyError as exc:
+            return endpoint_id, JSONResponse({"error": str(exc.args[0])}, 404, headers=NO_STORE)
+        if not _same_origin(request):
+            return endpoint_id, JSONResponse({"error": "cross-site request"}, 403)
+        return endpoint_id, None
+
+    async def viewer(self, request: Request) -> JSONResponse:
+        endpoint_id, refused = self._camera_or_404(request)
+        if refused is not None:
+            return refused
+        try:
+            config = await asyncio.to_thread(self.signer.viewer, endpoint_id)
+        except ViewerError as exc:
+            self.signer.forget(endpoint_id)
+            self._problem(f"Live view of {endpoint_id} failed.", str(exc), endpoint_id)
+            return JSONResponse({"error": str(exc)}, 502, headers=NO_STORE)
+        return JSONResponse(config, headers=NO_STORE)
+
+    async def press(self, request: Request) -> JSONResponse:
+        endpoint_id, refused = self._camera_or_404(request)
+        if refused is not None:
+            return refused
+        try:
+            result = _press_reply(await asyncio.to_thread(self.press_fn, endpoint_id))
+        except Exception as exc:  # the notifier's exceptions carry the user-facing message
+            log.warning("press on %s failed: %s", endpoint_id, exc)
+            fix = event_advice(str(exc))
+            self._problem(f"Doorbell press on {endpoint_id} failed: {exc}", fix, endpoint_id)
+            return JSONResponse(
+                {"ok": False, "status": "error", "detail": str(exc), "fix": fix},
+                502,
+                headers=NO_STORE,
+            )
+        if not result["ok"]:
+            self._problem(
+                f"Doorbell press on {endpoint_id}: {result['status']}", result["fix"], endpoint_id
+            )
+        return JSONResponse(result, headers=NO_STORE)
+
+    async def status(self, request: Request) -> JSONResponse:
+        signaling, cloud_error = await self._signaling_viewers()
+        inputs = await asyncio.to_thread(self._gather, signaling, cloud_error)
+        return JSONResponse(build_status(inputs), headers=NO_STORE)
+
+    async def _signaling_viewers(self) -> tuple[dict[str, list[str]] | None, str | None]:
+        """Browser viewers per channel, from the local cloud (AWS does not list them)."""
+        if not self.settings.is_local:
+            return None, None
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                reply = await client.get(self.settings.local.url + "/_local/status")
+            reply.raise_for_status()
+            channels = reply.json().get("channels", [])
+        except (httpx.HTTPError, ValueError) as exc:
+            return None, f"{self.settings.local.url}: {type(exc).__name__}"
+        return {c["ChannelName"]: list(c.get("viewers", [])) for c in channels}, None
+
+    def _gather(self, signaling: dict[str, list[str]] | None, cloud_error: str | None):  # type: ignore[no-untyped-def]
+        s = self.settings
+        inputs = StatusInputs(
+            cloud=s.cloud,
+            region=s.region,
+            cameras=s.cameras,
+            health={},
+            sessions={},
+            tokens=[],
+            events=[],
+            signaling_viewers=signaling,
+            cloud_error=cloud_error,
+            recent_problems=list(self.problems),
+            health_max_age=s.health_max_age,
+            max_session_seconds=s.max_session_seconds,
+        )
+        try:
+            store = self.store
+            since = time.time() - 86400
+            for cam in s.cameras:
+                inputs.health[cam.endpoint_id] = store.get_health(cam.endpoint_id)
+                inputs.sessions[cam.endpoint_id] = store.list_sessions(cam.endpoint_id, since=since)
+            inputs.tokens = store.list_tokens()
+            inputs.events = store.recent_event_records(20)
+        except Exception as exc:
+            inputs.store_error = str(exc)
+        return inputs
+
+
+def create_app(settings: Settings, *, store: Any = None, press: PressFn | None = None) -> Starlette:
+    """The dashboard ASGI app. ``store`` and ``press`` default to the configured ones."""
+    dash = Dashboard(settings, store, press)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        yield
+        dash.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", dash.index, methods=["GET", "HEAD"]),
+            Route("/api/cameras", dash.cameras, methods=["GET"]),
+            Route("/api/cameras/{endpoint_id}/viewer", dash.viewer, methods=["POST"]),
+            Route("/api/cameras/{endpoint_id}/press", dash.press, methods=["POST"]),
+            Route("/api/status", dash.status, methods=["GET"]),
+            Mount("/static", _Static(directory=STATIC), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.dashboard = dash
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers when running inside someone else's loop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class DashboardServer:
+    """The dashboard in the running event loop; ``port=0`` picks a free port."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        store: Any = None,
+        press: PressFn | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.app = create_app(settings, store=store, press=press)
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                f"dashboard cannot listen on {self.host}:{self.port}: {exc.strerror}. "
+                "Pick another port with --port."
+            ) from exc
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("dashboard failed to start")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._task
+        self._server = None
+        self._task = None
+
+    async def __aenter__(self) -> DashboardServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760) -> None:
+    """``alexa-doorbell dashboard``: serve until Ctrl-C."""
+    from rich.console import Console
+
+    console = Console()
+    where = "the local cloud at " + settings.local.url if settings.is_local else "AWS"
+    console.print(f"[bold]Dashboard[/bold] on http://{host}:{port}/ (talking to {where})")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            "[yellow]Listening beyond this machine: anyone who can reach it can watch the "
+            "camera and ring the bell. Browsers allow the microphone only on https or localhost.[/]"
+        )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -1,0 +1,192 @@
+"""The dashboard in Debian's Chromium against the local cloud and a real camera agent.
+
+The page joins the camera's channel as a KVS VIEWER with the vendored official
+SDK and a server-presigned URL, plays the agent's H.264 test pattern, talks
+back with Chromium's fake microphone (heard at the agent's sink only while the
+button is held), rings the doorbell through the notifier into the gateway
+emulator, and shows the camera offline once the agent stops. Screenshots are
+saved under artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
+from alexa_doorbell.config import Settings
+from alexa_doorbell.store import open_store
+from alexa_doorbell.web.app import DashboardServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+VENDOR = ROOT / "src" / "alexa_doorbell" / "web" / "static" / "vendor" / "kvs-webrtc.min.js"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # The local cloud's self-made certificate (WSS signaling).
+    "--ignore-certificate-errors",
+    # Plain host candidates (not mDNS names) so the aiortc agent can reach the browser.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    # A fake microphone (a beep) that needs no permission prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(not VENDOR.exists(), reason="the vendored KVS WebRTC SDK is missing"),
+]
+
+
+def _cloud_json(settings: Settings, path: str, body: dict | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        settings.local.url + path,
+        data=data,
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _small_camera(settings: Settings) -> None:
+    # A small picture keeps the encoder light on a shared 2-core machine.
+    cam = settings.cameras[0].model_copy(update={"width": 320, "height": 240, "fps": 15})
+    settings.cameras[0] = cam
+
+
+async def _browser(p: Any) -> Any:
+    return await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+async def _window(page: Any, expr: str, timeout: float = 15000) -> Any:
+    try:
+        await page.wait_for_function(expr, timeout=timeout)
+    except Exception:
+        state = await page.evaluate("JSON.stringify(window.dashboard)")
+        pytest.fail(f"timed out waiting for {expr}: {state}")
+    return await page.evaluate("window.dashboard")
+
+
+async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
+    from playwright.async_api import async_playwright
+
+    _small_camera(local_cloud)
+    store = open_store(local_cloud.store_location)
+    agent = CameraAgent(
+        local_cloud,
+        store=store,
+        on_connectivity=store_connectivity(store),
+        preset="ultrafast",
+    )
+    await agent.start()
+    await agent.wait_ready()
+    dashboard = DashboardServer(local_cloud, store=store)
+    await dashboard.start()
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        async with async_playwright() as p:
+            browser = await _browser(p)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 860})
+                await page.goto(dashboard.url + "/")
+
+                # Live view: decoded frames keep coming.
+                await _window(page, "window.dashboard.viewer.framesDecoded > 5")
+                first = await page.evaluate("window.dashboard.viewer.framesDecoded")
+                later = await _window(page, f"window.dashboard.viewer.framesDecoded > {first + 10}")
+                stats = later["viewer"]["stats"]
+                assert later["viewer"]["state"] == "connected"
+                assert stats["width"] == 320 and stats["height"] == 240
+                assert stats["bitrateKbps"] and stats["bitrateKbps"] > 10
+                assert stats["rttMs"] is not None and stats["rttMs"] < 500
+                assert await page.evaluate("document.getElementById('video').videoWidth") == 320
+                assert await page.evaluate("!document.getElementById('video').paused")
+
+                # The status panel: camera online, with this browser as a viewer.
+                await page.wait_for_selector("#cameras li[data-connectivity=OK]", timeout=10000)
+                await _window(page, "window.dashboard.status.cameras[0].viewers >= 1")
+                await page.wait_for_function(
+                    "document.getElementById('st-latency').textContent.includes('ms')"
+                )
+
+                # Push-to-talk: the agent hears the fake microphone only while held.
+                session = next(iter(agent.sessions.values()))
+                talk = page.locator("#talk")
+                box = await talk.bounding_box()
+                assert box is not None
+                await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+                await page.mouse.down()
+                await _window(page, "window.dashboard.talk.micEnabled === true")
+                await _wait_for(lambda: session.sink is not None and session.sink.seconds > 0.3)
+                sink = session.sink
+                assert sink is not None
+                before = (sink.samples, sink._sum_sq)
+                await asyncio.sleep(1.0)
+                held_rms = _window_rms(sink, before)
+                await page.mouse.up()
+                await _window(page, "window.dashboard.talk.micEnabled === false")
+                await asyncio.sleep(0.5)  # what was in flight
+                before = (sink.samples, sink._sum_sq)
+                await asyncio.sleep(1.0)
+                released_rms = _window_rms(sink, before)
+                assert held_rms > 0.01, held_rms
+                assert released_rms < held_rms / 10, (held_rms, released_rms)
+
+                await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+                # Phone width: one column, nothing wider than the screen.
+                await page.set_viewport_size({"width": 390, "height": 844})
+                await asyncio.sleep(0.3)
+                overflow = await page.evaluate(
+                    "document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0
+                await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+
+                # The agent stops: the status panel says offline, with what to do.
+                await agent.stop()
+                await page.wait_for_selector(
+                    "#cameras li[data-connectivity=UNREACHABLE]", timeout=10000
+                )
+                status = await page.evaluate("window.dashboard.status")
+                assert status["cameras"][0]["online"] is False
+                assert any("offline" in p["what"] for p in status["problems"])
+                assert "offline" in await page.locator("#cameras").inner_text()
+            finally:
+                await browser.close()
+    finally:
+        await dashboard.stop()
+        await agent.stop()
+        store.close()
+
+
+def _window_rms(sink: Any, before: tuple[int, float]) -> float:
+    samples = sink.samples - before[0]
+    energy = sink._sum_sq - before[1]
+    return (energy / samples) ** 0.5 / 32768 if samples else 0.0
+
+
+async def _wait_for(cond: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            pytest.fail("condition not met in time")
+        await asyncio.sleep(0.05)
