@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from alexa_doorbell.camera.fanout import H264Encoder, VideoFanout
+from alexa_doorbell.camera.fanout import KEYFRAME_MIN_INTERVAL, H264Encoder, VideoFanout
 from alexa_doorbell.camera.media import (
     MediaSourceError,
     TestPatternSource,
@@ -95,7 +95,7 @@ async def test_fanout_encodes_once_for_many_viewers_and_starts_each_on_a_keyfram
         late = fanout.subscribe()
         first = await asyncio.wait_for(late.recv(), 2)
         assert first.is_keyframe  # the late viewer did not wait for the GOP
-        await asyncio.sleep(0.3)  # past the keyframe rate limit
+        await asyncio.sleep(KEYFRAME_MIN_INTERVAL + 0.1)  # past the keyframe rate limit
         before = fanout.keyframes
         tracks[0].request_keyframe()  # a viewer's PLI reaches the shared encoder
         tracks[1].request_keyframe()  # ... and a PLI storm costs one keyframe

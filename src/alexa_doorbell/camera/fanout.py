@@ -27,7 +27,7 @@ from alexa_doorbell.camera.media import VIDEO_CLOCK, AudioSource, VideoSource
 log = logging.getLogger(__name__)
 
 PACKET_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
-KEYFRAME_MIN_INTERVAL = 0.2  # seconds: PLI storms from many viewers cost one keyframe
+KEYFRAME_MIN_INTERVAL = 0.5  # seconds: a PLI storm from many viewers costs one IDR
 
 
 def default_bitrate(width: int, height: int, fps: float) -> int:
