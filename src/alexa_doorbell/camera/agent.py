@@ -602,22 +602,5 @@ def run_agent(
 
 
 def _connectivity_callback(settings: Settings, store: Any) -> ConnectivityCallback:
-    """Record health in the store, and let the notifier send a ChangeReport if present."""
-    record = store_connectivity(store)
-    try:
-        from alexa_doorbell.skill import notifier  # type: ignore[attr-defined]
-
-        notify = getattr(notifier, "report_connectivity", None)
-    except ImportError:
-        notify = None
-
-    def report(endpoint_id: str, connectivity: str) -> None:
-        previous = store.get_health(endpoint_id)
-        record(endpoint_id, connectivity)
-        if notify is not None and (previous is None or previous.connectivity != connectivity):
-            try:
-                notify(settings, store, endpoint_id, connectivity)
-            except Exception as exc:
-                log.warning("ChangeReport for %s failed: %s", endpoint_id, exc)
-
-    return report
+    """Where ``alexa-doorbell camera`` reports connectivity: the store (EndpointHealth)."""
+    return store_connectivity(store)
