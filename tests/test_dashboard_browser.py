@@ -190,3 +190,47 @@ async def _wait_for(cond: Any, timeout: float = 10.0) -> None:
         if loop.time() > end:
             pytest.fail("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
+    from playwright.async_api import async_playwright
+
+    from alexa_doorbell.alexa.schema import schema_errors
+    from alexa_doorbell.skill.local import build_skill
+    from tests import directives as D
+
+    store = open_store(local_cloud.store_location)
+    who = _cloud_json(local_cloud, "/_local/lwa/link", {"user_id": "amzn1.account.DASH"})
+    skill = build_skill(local_cloud, store)
+    reply = skill.handle(D.accept_grant(who["code"], who["access_token"]))
+    assert reply["event"]["header"]["name"] == "AcceptGrant.Response", reply
+    dashboard = DashboardServer(local_cloud, store=store)
+    await dashboard.start()
+    try:
+        async with async_playwright() as p:
+            browser = await _browser(p)
+            try:
+                page = await browser.new_page(viewport={"width": 390, "height": 844})
+                await page.goto(dashboard.url + "/")
+                await page.wait_for_selector("#users li >> text=amzn1.account.DASH")
+                await page.click("#press")
+                state = await _window(page, "window.dashboard.lastPress !== null")
+                assert state["lastPress"]["ok"] is True, state["lastPress"]
+                assert state["lastPress"]["status"] == "202"
+                assert "accepted" in await page.locator("#press-result").inner_text()
+                # The events table shows what was sent and the gateway's reply.
+                await page.wait_for_selector("#events td.ok >> text=202")
+                assert "DoorbellPress" in await page.locator("#events").inner_text()
+                body = await page.content()
+                assert who["access_token"] not in body
+            finally:
+                await browser.close()
+    finally:
+        await dashboard.stop()
+        store.close()
+    accepted = _cloud_json(local_cloud, "/_local/events?name=DoorbellPress")
+    assert len(accepted) == 1, accepted
+    event = accepted[0]
+    assert schema_errors(event) == []
+    assert event["event"]["endpoint"]["endpointId"] == "front-door"
+    assert event["event"]["payload"]["cause"]["type"] == "APP_INTERACTION"
