@@ -3,8 +3,8 @@
     app = create_app(settings)                 # a Starlette ASGI app
     run_dashboard(settings, "127.0.0.1", 8760) # `alexa-doorbell dashboard`
 
-    server = DashboardServer(settings, port=0) # in-process, e.g. from the demo
-    await server.start(); print(server.url); ...; await server.stop()
+    server = await start_dashboard(settings, port=0)  # in-process, e.g. from the demo
+    print(server.url); ...; await server.stop()
 
 API (JSON): ``GET /api/cameras``, ``POST /api/cameras/{id}/viewer`` (presigned
 VIEWER URL + ICE servers), ``POST /api/cameras/{id}/press`` (DoorbellPress via
@@ -346,6 +346,20 @@ class DashboardServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def start_dashboard(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8760,
+    *,
+    store: Any = None,
+    press: PressFn | None = None,
+) -> DashboardServer:
+    """A started :class:`DashboardServer` in the running loop (``await server.stop()``)."""
+    server = DashboardServer(settings, host, port, store=store, press=press)
+    await server.start()
+    return server
 
 
 def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760) -> None:
