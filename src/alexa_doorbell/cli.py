@@ -95,19 +95,25 @@ def skill_invoke(
 @app.command()
 def press(
     endpoint_id: Annotated[str | None, typer.Argument(help="Doorbell endpoint id.")] = None,
+    cause: Annotated[
+        str, typer.Option(help="DoorbellPress cause: PHYSICAL_INTERACTION, APP_INTERACTION...")
+    ] = "PHYSICAL_INTERACTION",
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ring the doorbell: send DoorbellPress to Alexa."""
     from alexa_doorbell.skill.press_cli import press_cli
 
-    raise typer.Exit(press_cli(load_settings(), endpoint_id))
+    raise typer.Exit(press_cli(load_settings(), endpoint_id, cause=cause, json_output=json_output))
 
 
 @tokens_app.command("status")
-def tokens_status() -> None:
+def tokens_status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
     """Show each linked user's token health (never the tokens)."""
     from alexa_doorbell.skill.press_cli import tokens_status_cli
 
-    raise typer.Exit(tokens_status_cli(load_settings()))
+    raise typer.Exit(tokens_status_cli(load_settings(), json_output=json_output))
 
 
 @app.command()
