@@ -13,7 +13,7 @@ from aiortc.mediastreams import MediaStreamError
 from botocore.credentials import Credentials
 
 from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id, store_connectivity
-from alexa_doorbell.camera.sdp import refusal_reason, summarize
+from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.kvs import api
@@ -22,6 +22,7 @@ from alexa_doorbell.kvs.messages import (
     ServerMessage,
     candidate_payload,
     decode_sdp,
+    refusal_reason,
     sdp_payload,
 )
 from alexa_doorbell.kvs.presign import presign_wss_url

@@ -193,6 +193,29 @@ async def test_offer_reaches_the_master_and_the_answer_comes_back(local_cloud, s
     assert skill.store.get_session(D.SESSION_ID).state == "OFFERED"
 
 
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("ENDPOINT_BUSY", "ENDPOINT_BUSY"),
+        ("INVALID_DIRECTIVE", "INVALID_DIRECTIVE"),
+        ("SOMETHING_NEW", "INTERNAL_ERROR"),
+    ],
+)
+async def test_camera_refusals_become_their_error_types(
+    local_cloud, skill, owner, reason, expected
+):
+    """A camera at its viewer limit (or unable to answer) refuses; Alexa hears why."""
+    from alexa_doorbell.camera.sdp import refusal_answer
+
+    def refuse(_sender: str, offer: str) -> str:
+        return refusal_answer(offer, reason)
+
+    async with KvsTestMaster(local_cloud, answer=refuse):
+        reply = await asyncio.to_thread(skill.handle, D.initiate_session(owner["access_token"]))
+    assert error_type(reply) == expected
+    assert "camera" in reply["event"]["payload"]["message"]
+
+
 async def test_silent_camera_is_unreachable_within_the_deadline(local_cloud, skill, owner):
     skill.deadline = 1.0
     # No master at all.

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from alexa_doorbell.kvs.messages import REFUSAL_ATTR
+
 # What an fmtp-less H.264 offer is taken to mean: constrained baseline 3.1,
 # non-interleaved packetization (what Echo Show devices decode).
 ECHO_H264_FMTP = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
@@ -299,7 +301,6 @@ def normalize_offer(sdp: str) -> NormalizedOffer:
 
 
 # -- refusals -----------------------------------------------------------------
-REFUSAL_ATTR = "a=x-alexa-doorbell-refused:"
 
 
 def refusal_answer(offer_sdp: str, reason: str) -> str:
@@ -324,11 +325,3 @@ def refusal_answer(offer_sdp: str, reason: str) -> str:
         if mid is not None:
             lines.append(f"a=mid:{mid}")
     return "\r\n".join(lines) + "\r\n"
-
-
-def refusal_reason(answer_sdp: str) -> str | None:
-    """The reason of a :func:`refusal_answer`, or None for a real answer."""
-    for line in answer_sdp.splitlines():
-        if line.startswith(REFUSAL_ATTR):
-            return line[len(REFUSAL_ATTR) :].strip() or "INTERNAL_ERROR"
-    return None

@@ -30,6 +30,19 @@ CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,256}$")
 MAX_MESSAGE_BYTES = 10_000  # KVS caps MessagePayload at 10,000 characters
 
 
+# The camera refuses an offer with an answer that rejects every m-line and
+# carries this attribute naming the Alexa error type for the skill to reply with.
+REFUSAL_ATTR = "a=x-alexa-doorbell-refused:"
+
+
+def refusal_reason(answer_sdp: str) -> str | None:
+    """The Alexa error type of a camera's refusal answer, or None for a real answer."""
+    for line in answer_sdp.splitlines():
+        if line.startswith(REFUSAL_ATTR):
+            return line[len(REFUSAL_ATTR) :].strip() or "INTERNAL_ERROR"
+    return None
+
+
 class MessageError(ValueError):
     """A signaling message or payload that does not follow the KVS format."""
 

@@ -28,6 +28,7 @@ from alexa_doorbell.alexa.responses import (
 from alexa_doorbell.alexa.responses import (
     session_disconnected as session_disconnected_response,
 )
+from alexa_doorbell.kvs.messages import refusal_reason
 from alexa_doorbell.skill.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.skill.state import connectivity
 from alexa_doorbell.store.base import Device, RtcSession
@@ -78,7 +79,24 @@ def initiate_session(skill: Skill, d: Directive, deadline: float) -> dict[str, A
     skill.store.put_session(RtcSession(session_id, device.endpoint_id, "OFFERED", skill.clock()))
     remaining = deadline - time.monotonic()
     answer = skill.kvs.send_offer(device, sender_client_id(session_id), offer, remaining)
+    refused = refusal_reason(answer)
+    if refused is not None:
+        raise AlexaError(*_REFUSALS.get(refused, _REFUSALS["INTERNAL_ERROR"]))
     return answer_generated_for_session(d, answer)
+
+
+# What the camera's refusal answer means for Alexa (the camera names the error type).
+_REFUSALS = {
+    E.ENDPOINT_BUSY: (
+        E.ENDPOINT_BUSY,
+        "the camera already streams to its maximum number of viewers; try again when one ends",
+    ),
+    E.INVALID_DIRECTIVE: (
+        E.INVALID_DIRECTIVE,
+        "the camera cannot answer this offer (no codec in common); see the camera agent's log",
+    ),
+    "INTERNAL_ERROR": (E.INTERNAL_ERROR, "the camera refused the session; see its log"),
+}
 
 
 def session_connected(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
