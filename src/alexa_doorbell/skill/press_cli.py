@@ -112,14 +112,11 @@ def _expiry(expires_in: float) -> str:
     secs = int(expires_in)
     if secs <= 0:
         return f"expired {-secs // 60} min ago (refreshed at the next event)"
-    return f"in {secs // 60} min" if secs >= 60 else f"in {secs} s"
+    return f"expires in {secs // 60} min" if secs >= 60 else f"expires in {secs} s"
 
 
 def tokens_status_cli(settings: Settings, *, json_output: bool = False) -> int:
     """Per linked user: expiry, last refresh, last gateway reply, relink needed. No tokens."""
-    from rich.console import Console
-    from rich.table import Table
-
     try:
         notifier = local_notifier(settings)
     except Exception as exc:
@@ -138,26 +135,12 @@ def tokens_status_cli(settings: Settings, *, json_output: bool = False) -> int:
         print("Nobody has linked the skill yet: enable it in the Alexa app and link your account.")
     else:
         now = time.time()
-        table = Table(title="Linked users")
-        for col in (
-            "user",
-            "region",
-            "access token",
-            "last refresh",
-            "last gateway reply",
-            "state",
-        ):
-            table.add_column(col)
         for u in users:
-            table.add_row(
-                u["user_id"],
-                u.get("region") or "NA",
-                _expiry(u["expires_at"] - now),
-                _ago(u.get("last_refresh_at"), now),
-                u.get("last_gateway_status") or "-",
-                "[bold red]relink needed[/]" if u.get("relink_needed") else "linked",
-            )
-        Console().print(table)
+            state = "RELINK NEEDED" if u.get("relink_needed") else "linked"
+            print(f"{u['user_id']}: {state} (event region {u.get('region') or 'NA'})")
+            print(f"  access token:       {_expiry(u['expires_at'] - now)}")
+            print(f"  last refresh:       {_ago(u.get('last_refresh_at'), now)}")
+            print(f"  last gateway reply: {u.get('last_gateway_status') or '-'}")
         if any(u.get("relink_needed") for u in users):
             print(
                 "A user marked 'relink needed' must disable and enable the skill in the Alexa "
