@@ -65,6 +65,8 @@ async def test_viewer_url_is_presigned_and_accepted_by_signaling(local_cloud, st
     assert cfg["clientId"].startswith("dashboard-")
     assert f"X-Amz-ClientId={cfg['clientId']}" in cfg["signedURL"]
     assert "X-Amz-Signature=" in cfg["signedURL"] and cfg["iceServers"] == []
+    assert cfg["relayPath"].startswith("/api/signaling/")
+    assert cfg["relayPath"].rsplit("/", 1)[1] not in cfg["signedURL"]
 
     # The emulator checks the signature; an offer on that connection reaches the MASTER
     # from exactly that client id.
@@ -80,6 +82,42 @@ async def test_viewer_url_is_presigned_and_accepted_by_signaling(local_cloud, st
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(bad, ssl=ssl):
                 pass
+
+
+async def test_signaling_relay_is_one_time_and_same_origin(local_cloud, store) -> None:
+    from alexa_doorbell.web.app import DashboardServer
+
+    async with DashboardServer(local_cloud, store=store) as server:
+        base = server.url.replace("http://", "ws://")
+
+        async def new_viewer() -> dict:
+            async with httpx.AsyncClient() as http:
+                reply = await http.post(server.url + "/api/cameras/front-door/viewer")
+            return reply.json()
+
+        cfg = await new_viewer()
+        assert "direct" not in cfg
+        async with KvsTestMaster(local_cloud, answer="v=0\r\ns=relayed\r\n") as master:
+            # Plain ws:// to the dashboard: no certificate for the browser to trust.
+            async with websockets.connect(base + cfg["relayPath"]) as ws:
+                offer = ClientMessage("SDP_OFFER", sdp_payload("offer", "v=0\r\ns=dash\r\n"))
+                await ws.send(offer.to_json())
+                got = await master.next("SDP_OFFER", timeout=5)
+                assert got.sender_client_id == cfg["clientId"]
+                answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert answer["messageType"] == "SDP_ANSWER"
+            # A token works once.
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(base + cfg["relayPath"])
+            assert refused.value.response.status_code == 403
+            # Another site's page cannot use one, and trying spends it.
+            cfg = await new_viewer()
+            evil = {"Origin": "http://evil.example"}
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(base + cfg["relayPath"], additional_headers=evil)
+            assert refused.value.response.status_code == 403
+            with pytest.raises(websockets.InvalidStatus):
+                await websockets.connect(base + cfg["relayPath"])
 
 
 async def test_viewer_for_unknown_camera_and_cross_site_requests(local_cloud, store) -> None:

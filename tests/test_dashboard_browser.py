@@ -5,7 +5,8 @@ SDK and a server-presigned URL, plays the agent's H.264 test pattern, talks
 back with Chromium's fake microphone (heard at the agent's sink only while the
 button is held), rings the doorbell through the notifier into the gateway
 emulator, and shows the camera offline once the agent stops. Screenshots are
-saved under artifacts/.
+saved under artifacts/. By default the browser does not trust the local
+cloud's certificate, as a user's would not: the dashboard relays signaling.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # The local cloud's self-made certificate (WSS signaling).
-    "--ignore-certificate-errors",
     # Plain host candidates (not mDNS names) so the aiortc agent can reach the browser.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     # A fake microphone (a beep) that needs no permission prompt.
@@ -71,8 +70,8 @@ def _small_camera(settings: Settings) -> None:
     settings.cameras[0] = cam
 
 
-async def _browser(p: Any) -> Any:
-    return await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+async def _browser(p: Any, *extra: str) -> Any:
+    return await p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra])
 
 
 async def _window(page: Any, expr: str, timeout: float = 15000) -> Any:
@@ -234,3 +233,33 @@ async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
     assert schema_errors(event) == []
     assert event["event"]["endpoint"]["endpointId"] == "front-door"
     assert event["event"]["payload"]["cause"]["type"] == "APP_INTERACTION"
+
+
+async def test_direct_signaling_when_the_browser_trusts_the_certificate(
+    local_cloud: Settings,
+) -> None:
+    """``?direct=1``: the SDK connects to the presigned wss:// URL itself (as on AWS)."""
+    from playwright.async_api import async_playwright
+
+    _small_camera(local_cloud)
+    store = open_store(local_cloud.store_location)
+    agent = CameraAgent(local_cloud, store=store, preset="ultrafast")
+    await agent.start()
+    await agent.wait_ready()
+    dashboard = DashboardServer(local_cloud, store=store)
+    await dashboard.start()
+    try:
+        async with async_playwright() as p:
+            # Stands in for a user who trusted the local cloud's certificate.
+            browser = await _browser(p, "--ignore-certificate-errors")
+            try:
+                page = await browser.new_page()
+                await page.goto(dashboard.url + "/?direct=1")
+                state = await _window(page, "window.dashboard.viewer.framesDecoded > 5")
+                assert state["viewer"]["via"] == "direct"
+            finally:
+                await browser.close()
+    finally:
+        await dashboard.stop()
+        await agent.stop()
+        store.close()

@@ -7,9 +7,11 @@
     print(server.url); ...; await server.stop()
 
 API (JSON): ``GET /api/cameras``, ``POST /api/cameras/{id}/viewer`` (presigned
-VIEWER URL + ICE servers), ``POST /api/cameras/{id}/press`` (DoorbellPress via
-the notifier), ``GET /api/status``. The page and the vendored KVS WebRTC SDK
-are served from ``/`` and ``/static/``.
+VIEWER URL + ICE servers; on the local cloud also a one-time ``relayPath``),
+``POST /api/cameras/{id}/press`` (DoorbellPress via the notifier),
+``GET /api/status``; WebSocket ``/api/signaling/{token}`` relays signaling to
+the local cloud, whose self-made certificate browsers do not trust. The page
+and the vendored KVS WebRTC SDK are served from ``/`` and ``/static/``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -28,12 +31,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+from starlette.websockets import WebSocket
 
 from alexa_doorbell.config import Settings
 from alexa_doorbell.web.status import Problem, StatusInputs, build_status, event_advice
@@ -47,6 +52,7 @@ STATIC = Path(__file__).parent / "static"
 CACHE_PAGE = "no-cache"
 CACHE_VENDOR = "public, max-age=86400"
 NO_STORE = {"Cache-Control": "no-store"}
+RELAY_TOKEN_SECONDS = 60.0
 
 PressFn = Callable[[str], Any]
 
@@ -127,6 +133,7 @@ class Dashboard:
         self.press_fn = press or default_press(settings, store)
         self.signer = ViewerSigner(settings)
         self.problems: collections.deque[Problem] = collections.deque(maxlen=10)
+        self._relays: dict[str, tuple[str, float]] = {}  # one-time token -> (signed URL, expiry)
 
     @property
     def store(self) -> Any:
@@ -183,7 +190,74 @@ class Dashboard:
             self.signer.forget(endpoint_id)
             self._problem(f"Live view of {endpoint_id} failed.", str(exc), endpoint_id)
             return JSONResponse({"error": str(exc)}, 502, headers=NO_STORE)
+        if self.settings.is_local and request.query_params.get("direct") != "1":
+            # Browsers distrust the local cloud's self-made certificate: relay the
+            # signaling WebSocket through this (same-origin) server instead.
+            config["relayPath"] = f"/api/signaling/{self._relay_token(config['signedURL'])}"
         return JSONResponse(config, headers=NO_STORE)
+
+    def _relay_token(self, url: str) -> str:
+        now = time.monotonic()
+        for token, (_, expiry) in list(self._relays.items()):
+            if expiry < now:
+                del self._relays[token]
+        token = secrets.token_urlsafe(18)
+        self._relays[token] = (url, now + RELAY_TOKEN_SECONDS)
+        return token
+
+    async def relay(self, ws: WebSocket) -> None:
+        """Pipe one browser's signaling WebSocket to the presigned URL its token stands for."""
+        entry = self._relays.pop(ws.path_params["token"], None)
+        origin = ws.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != ws.headers.get("host", ""):
+            await ws.close(code=4403, reason="cross-site")
+            return
+        if entry is None or entry[1] < time.monotonic():
+            await ws.close(code=4403, reason="unknown or expired relay token")
+            return
+        from alexa_doorbell.kvs.signaling import ssl_context_for
+
+        try:
+            upstream = await websockets.connect(
+                entry[0],
+                ssl=ssl_context_for(self.settings.ca_file),
+                open_timeout=5,
+                ping_interval=None,  # KVS does not ping; neither does the SDK
+                max_size=2**20,
+            )
+        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            log.warning("signaling relay could not connect: %s", type(exc).__name__)
+            self._problem(
+                "The live view could not reach signaling.",
+                f"Is the local cloud running at {self.settings.local.url}? ({exc})",
+                "dashboard",
+            )
+            await ws.close(code=1011, reason="signaling unavailable")
+            return
+        await ws.accept()
+
+        async def down() -> None:
+            async for message in upstream:
+                await ws.send_text(message if isinstance(message, str) else message.decode())
+
+        async def up() -> None:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                await upstream.send(text if text is not None else message.get("bytes") or b"")
+
+        tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await upstream.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
 
     async def press(self, request: Request) -> JSONResponse:
         endpoint_id, refused = self._camera_or_404(request)
@@ -269,6 +343,7 @@ def create_app(settings: Settings, *, store: Any = None, press: PressFn | None =
             Route("/api/cameras/{endpoint_id}/viewer", dash.viewer, methods=["POST"]),
             Route("/api/cameras/{endpoint_id}/press", dash.press, methods=["POST"]),
             Route("/api/status", dash.status, methods=["GET"]),
+            WebSocketRoute("/api/signaling/{token}", dash.relay),
             Mount("/static", _Static(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,

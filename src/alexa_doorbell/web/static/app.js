@@ -60,7 +60,8 @@ class Viewer {
     this.setState("signing", "Asking the server for a viewer URL…");
     let cfg;
     try {
-      cfg = await api("POST", `/api/cameras/${encodeURIComponent(this.endpointId)}/viewer`);
+      const direct = new URLSearchParams(location.search).get("direct") === "1" ? "?direct=1" : "";
+      cfg = await api("POST", `/api/cameras/${encodeURIComponent(this.endpointId)}/viewer${direct}`);
     } catch (e) {
       return this.fail(`No viewer URL: ${e.message}`);
     }
@@ -83,7 +84,10 @@ class Viewer {
       else if (s === "disconnected") this.setState("disconnected", "Connection interrupted…");
     };
 
-    const signedURL = cfg.signedURL;
+    // On the local cloud the server relays signaling (its certificate is self-made).
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const signedURL = cfg.relayPath ? `${scheme}//${location.host}${cfg.relayPath}` : cfg.signedURL;
+    state.viewer.via = cfg.relayPath ? "relay" : "direct";
     const client = (this.client = new KVSWebRTC.SignalingClient({
       channelARN: cfg.channelARN,
       channelEndpoint: cfg.channelEndpoint,
