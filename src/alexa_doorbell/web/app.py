@@ -107,20 +107,31 @@ def _press_reply(result: Any) -> dict[str, Any]:
     return reply
 
 
-def default_press(settings: Settings, store: Any = None) -> PressFn:
-    """The notifier's camera-side press: in-process on the local cloud, a Lambda in AWS."""
-    holder: dict[str, Any] = {}
-    lock = threading.Lock()
+class NotifierPress:
+    """The notifier's camera-side press: in-process on the local cloud, a Lambda in AWS.
 
-    def press(endpoint_id: str) -> Any:
-        with lock:
-            if "notifier" not in holder:
+    Built on first use, so the dashboard starts even when the notifier is not configured.
+    """
+
+    def __init__(self, settings: Settings, store: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._notifier: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, endpoint_id: str) -> Any:
+        with self._lock:
+            if self._notifier is None:
                 from alexa_doorbell.skill.notify import local_notifier
 
-                holder["notifier"] = local_notifier(settings, store)
-        return holder["notifier"].press(endpoint_id, cause="APP_INTERACTION")
+                self._notifier = local_notifier(self.settings, self.store)
+        return self._notifier.press(endpoint_id, cause="APP_INTERACTION")
 
-    return press
+    def close(self) -> None:
+        with self._lock:
+            if self._notifier is not None and self.store is None:
+                self._notifier.close()  # it opened its own store
+            self._notifier = None
 
 
 class Dashboard:
@@ -130,7 +141,7 @@ class Dashboard:
         self.settings = settings
         self._store = store
         self._own_store = store is None
-        self.press_fn = press or default_press(settings, store)
+        self.press_fn = press or NotifierPress(settings, store)
         self.signer = ViewerSigner(settings)
         self.problems: collections.deque[Problem] = collections.deque(maxlen=10)
         self._relays: dict[str, tuple[str, float]] = {}  # one-time token -> (signed URL, expiry)
@@ -144,6 +155,9 @@ class Dashboard:
         return self._store
 
     def close(self) -> None:
+        close = getattr(self.press_fn, "close", None)
+        if close is not None:
+            close()
         if self._own_store and self._store is not None:
             self._store.close()
             self._store = None

@@ -233,7 +233,8 @@ async function press() {
     const r = await api("POST", `/api/cameras/${encodeURIComponent(state.camera)}/press`);
     state.lastPress = r;
     out.className = `result ${r.ok ? "ok" : "bad"}`;
-    const said = r.ok ? "Alexa accepted the press" : "Not announced";
+    const said = !r.ok ? "Not announced"
+      : r.status === "debounced" ? "Already rung moments ago" : "Alexa accepted the press";
     out.textContent = `${said}: ${r.status}${r.detail ? ` (${r.detail})` : ""}${r.fix ? `. ${r.fix}` : ""}`;
   } catch (e) {
     state.lastPress = { ok: false, status: "error", detail: e.message };
