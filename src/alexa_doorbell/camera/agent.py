@@ -173,6 +173,9 @@ class CameraAgent:
                 role="MASTER",
                 ssl_context=ssl_context_for(ca),
                 on_state=self._on_signaling_state,
+                # A camera must be back within ~2 s of KVS returning: retry at most
+                # 1.5 s apart (0.75-1.5 s with jitter) however long the outage was.
+                backoff_max=1.5,
             )
             self.signaling.start()
             self._tasks.append(asyncio.create_task(self._heartbeat()))
