@@ -20,6 +20,7 @@ import pytest
 from alexa_doorbell.config import Settings
 from alexa_doorbell.skill.notify import LambdaNotifier, Notifier, handle, local_notifier
 from alexa_doorbell.skill.press_cli import press_cli, tokens_status_cli
+from alexa_doorbell.store.sqlite import SqliteStore
 from tests.test_notify import USER, Sent, link, make_notifier
 
 
@@ -203,9 +204,12 @@ def test_lambda_errors_are_reported(cloud, aws_settings, capsys):
 
 def test_local_camera_side_notifier_records_health(cloud):
     link(cloud)
-    cam = local_notifier(cloud.settings)
+    store = SqliteStore(cloud.settings.data_dir / "store.sqlite3")
+    cam = local_notifier(cloud.settings, store)
     cam.on_connectivity("front-door", "OK")
     cam.on_connectivity("front-door", "OK")  # heartbeat: no second report
-    assert cam.notifier.store.get_health("front-door").connectivity == "OK"
+    assert store.get_health("front-door").connectivity == "OK"
     assert len(cloud.cloud.gateway.wait_for("ChangeReport")) == 1
     cam.close()
+    assert store.get_health("front-door") is not None  # the caller's store stays open
+    store.close()

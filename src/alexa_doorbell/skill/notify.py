@@ -143,6 +143,7 @@ class Notifier:
         self._locks_lock = threading.Lock()
         self._last_press: dict[str, float] = {}
         self._press_lock = threading.Lock()
+        self._owns_store = False  # close() closes only a store it opened itself
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -153,10 +154,11 @@ class Notifier:
         from alexa_doorbell.skill.local import device_of
         from alexa_doorbell.store import open_store
 
+        owned = store is None
         store = store or open_store(settings.store_location)
         seed_catalog(store, [device_of(c) for c in settings.cameras])
         client_id, secret = settings.lwa_credentials()
-        return cls(
+        notifier = cls(
             store,
             LwaClient(settings.lwa_url, client_id, secret),
             GatewayPool(settings.local.url if settings.is_local else None),
@@ -164,6 +166,8 @@ class Notifier:
             single_user=settings.single_user,
             health_max_age=settings.health_max_age,
         )
+        notifier._owns_store = owned
+        return notifier
 
     # -- actions ---------------------------------------------------------------------
     def press(
@@ -547,7 +551,8 @@ class Notifier:
             log.warning("could not record %s: %s", outcome.name, exc)
 
     def close(self) -> None:
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
 
 # -- Lambda entry point --------------------------------------------------------------------
@@ -573,7 +578,7 @@ def build_from_env(env: dict[str, str] | None = None) -> Notifier:
         override = f"http://{host}:{environ.get(PREFIX + 'LOCAL__PORT') or '8750'}"
     store = open_store(cfg.store_url)
     seed_catalog(store, cfg.cameras)
-    return Notifier(
+    notifier = Notifier(
         store,
         LwaClient(cfg.lwa_url, client_id, secret),
         GatewayPool(override),
@@ -581,6 +586,8 @@ def build_from_env(env: dict[str, str] | None = None) -> Notifier:
         single_user=cfg.single_user,
         health_max_age=cfg.health_max_age,
     )
+    notifier._owns_store = True
+    return notifier
 
 
 def get_notifier() -> Notifier:
@@ -749,7 +756,8 @@ def local_notifier(settings: Settings, store: Store | None = None) -> Any:
     Local cloud: in-process against the store and the local emulators. AWS:
     invokes ``settings.notifier_function`` with the camera's AWS credentials.
     Both have ``press(endpoint_id=None, cause=...)``, ``on_connectivity(endpoint_id,
-    connectivity)``, ``status()`` and ``close()``.
+    connectivity)``, ``status()`` and ``close()`` (which closes ``store`` only when the
+    notifier opened it itself).
     """
     if settings.is_local:
         return InProcessNotifier(Notifier.from_settings(settings, store))
@@ -760,14 +768,3 @@ def local_notifier(settings: Settings, store: Store | None = None) -> Any:
             "(stack output NotifierFunctionArn)"
         )
     return LambdaNotifier(function, settings.boto_session(), debounce=settings.press_debounce)
-
-
-def report_connectivity(
-    settings: Settings, store: Store, endpoint_id: str, connectivity: str
-) -> None:
-    """ChangeReport for a connectivity change the caller already recorded in the store."""
-    if settings.is_local:
-        notifier = Notifier.from_settings(settings, store)
-        notifier.change_report(endpoint_id, connectivity)
-    else:
-        local_notifier(settings).on_connectivity(endpoint_id, connectivity)
