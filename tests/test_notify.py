@@ -189,6 +189,32 @@ def test_two_notifiers_on_one_store_store_one_refresh(cloud, notifier, sent):
     other.store.close()
 
 
+def test_losing_the_conditional_write_adopts_the_stored_refresh(cloud, notifier, sent):
+    """Deterministic interleaving: while our LWA call is in flight, another process
+    refreshes and stores first; our write then conflicts and we use theirs."""
+    other = make_notifier(cloud, sent)
+    expire_everywhere(cloud, notifier)
+    stale = notifier.store.get_tokens(USER)
+    real_refresh = notifier.lwa.refresh
+    theirs: list[Any] = []
+
+    def refresh_while_another_process_wins(refresh_token: str) -> Any:
+        theirs.append(other.tokens_for(USER))  # the other process stores its refresh
+        return real_refresh(refresh_token)
+
+    notifier.lwa.refresh = refresh_while_another_process_wins
+    calls = lwa_calls(cloud)
+    ours = notifier.tokens_for(USER)
+    stored = notifier.store.get_tokens(USER)
+    assert lwa_calls(cloud) - calls == 2
+    assert ours.access_token == theirs[0].access_token == stored.access_token
+    assert stored.access_token != stale.access_token
+    assert stored.version == stale.version + 1  # one refresh stored, not two
+    [out] = notifier.press("front-door")
+    assert out.ok, out
+    other.store.close()
+
+
 def test_gateway_401_refreshes_and_retries_once(cloud, notifier, sent):
     before = notifier.store.get_tokens(USER)
     calls = lwa_calls(cloud)

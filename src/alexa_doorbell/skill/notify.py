@@ -768,3 +768,7 @@ def local_notifier(settings: Settings, store: Store | None = None) -> Any:
             "(stack output NotifierFunctionArn)"
         )
     return LambdaNotifier(function, settings.boto_session(), debounce=settings.press_debounce)
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda: INFO logs to CloudWatch
+    logging.getLogger("alexa_doorbell").setLevel(logging.INFO)
