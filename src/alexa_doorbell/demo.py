@@ -32,7 +32,7 @@ from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, new_session_id
 from alexa_doorbell.config import CameraConfig, Settings
 
 DEMO_USER = "amzn1.account.DEMOUSER0000000000000000000"
-SILENCE_RMS = 100.0  # int16 RMS below this is silence
+SILENCE_RMS = 0.003  # RMS relative to full scale (about -50 dBFS): below is silence
 DEFAULT_OUT_DIR = Path("demo-output")
 
 
@@ -76,12 +76,12 @@ def _expect(condition: bool, expected: str, seen: Any) -> None:
 
 
 def wav_stats(path: Path) -> tuple[float, float]:
-    """(seconds, RMS of int16 samples) of a mono WAV file."""
+    """(seconds, RMS relative to full scale) of a mono 16-bit WAV file."""
     with wave.open(str(path), "rb") as w:
         frames = w.readframes(w.getnframes())
         seconds = w.getnframes() / float(w.getframerate() or 1)
     samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
-    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+    rms = float(np.sqrt(np.mean(samples**2))) / 32768 if samples.size else 0.0
     return seconds, rms
 
 
@@ -208,9 +208,10 @@ class Demo:
         raise StepFailed("the camera to report OK within 30 s", "no health report")
 
     async def _spawn_camera(self) -> None:
-        cam = self.cam.model_copy(
-            update={"source": self.source, "sink": str(self.out_dir / "talkback-{session}.wav")}
-        )
+        update = {"source": self.source, "sink": str(self.out_dir / "talkback-{session}.wav")}
+        if self.source == "testsrc" and self.cam.audio == "auto":
+            update["audio"] = "tone:440"  # the test pattern's sound, so the Echo hears something
+        cam = self.cam.model_copy(update=update)
         env = dict(os.environ)
         env.update(
             {
@@ -356,10 +357,16 @@ class Demo:
             "audio from the camera at the Echo",
             f"{r.audio_seconds:.1f} s received",
         )
+        if self.source == "testsrc":
+            _expect(
+                r.audio_rms > SILENCE_RMS,
+                "the camera's tone at the Echo (RMS above silence)",
+                f"RMS {r.audio_rms:.3f}",
+            )
         self.figures["talk"] = {
             "echo_sent_s": round(r.talk_seconds, 2),
             "echo_received_s": round(r.audio_seconds, 2),
-            "echo_received_rms": round(r.audio_rms, 1),
+            "echo_received_rms": round(r.audio_rms, 4),
         }
         return (
             f"Echo sent {r.talk_seconds:.1f} s of tone, heard {r.audio_seconds:.1f} s "
@@ -397,20 +404,20 @@ class Demo:
         seconds, rms = wav_stats(talkback)
         _expect(
             rms > SILENCE_RMS,
-            f"talk-back RMS above {SILENCE_RMS:.0f} (the Echo's tone)",
-            f"RMS {rms:.1f}",
+            f"talk-back RMS above {SILENCE_RMS} (the Echo's tone)",
+            f"RMS {rms:.3f}",
         )
         self.figures["session_disconnected"] = {
             "teardown_ms": round(end_ms, 1),
             "camera_heard_s": round(seconds, 2),
-            "camera_heard_rms": round(rms, 1),
+            "camera_heard_rms": round(rms, 4),
             "snapshot": report.snapshot,
             "talkback_wav": str(talkback),
         }
         self.snapshot, self.talkback = report.snapshot, talkback
         return (
             f"camera ended the session in {end_ms:.0f} ms; it heard {seconds:.1f} s "
-            f"of talk-back (RMS {rms:.0f})"
+            f"of talk-back (RMS {rms:.2f} of full scale)"
         )
 
     async def doorbell_press(self) -> str:
@@ -424,7 +431,9 @@ class Demo:
         press_ms = (time.perf_counter() - t0) * 1000
         presses = self.cloud.gateway.messages("DoorbellPress")
         _expect(
-            len(presses) > before, "a DoorbellPress accepted by the event gateway", f"{outcome}"
+            len(presses) > before,
+            "a DoorbellPress accepted by the event gateway",
+            "; ".join(f"{o.status} {o.detail}" for o in outcome) or "no event sent",
         )
         event = presses[-1]["event"]
         _expect(
@@ -444,7 +453,7 @@ class Demo:
         await echo.close()
         self.figures["doorbell_press"] = {
             "press_to_202_ms": round(press_ms, 1),
-            "gateway_reply": str(outcome),
+            "gateway_reply": ", ".join(o.status for o in outcome),
             "live_view_answer_ms": round(r.answer_ms or 0, 1),
             "live_view_frames": r.frames,
         }

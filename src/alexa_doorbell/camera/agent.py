@@ -605,5 +605,16 @@ def run_agent(
 
 
 def _connectivity_callback(settings: Settings, store: Any) -> ConnectivityCallback:
-    """Where ``alexa-doorbell camera`` reports connectivity: the store (EndpointHealth)."""
-    return store_connectivity(store)
+    """Where ``alexa-doorbell camera`` reports connectivity: the notifier.
+
+    Locally it runs in this process (store + EndpointHealth ChangeReport to the
+    local gateway); in AWS it invokes the notifier Lambda, so tokens never
+    leave the cloud. Without a notifier the store alone records it.
+    """
+    from alexa_doorbell.skill.notify import local_notifier
+
+    try:
+        return local_notifier(settings, store).on_connectivity
+    except Exception as exc:  # e.g. AWS without ALEXA_DOORBELL_NOTIFIER_FUNCTION
+        log.warning("connectivity goes to the local store only: %s", exc)
+        return store_connectivity(store)
