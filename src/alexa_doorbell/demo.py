@@ -505,6 +505,8 @@ class Demo:
                 self.camera_proc.kill()
         if self.cloud is not None:
             await self.cloud.stop()
+        for extra in self.out_dir.glob("talkback-*.wav"):  # later sessions' talk-back
+            extra.unlink(missing_ok=True)
 
     def summary(self) -> dict[str, Any]:
         return {
