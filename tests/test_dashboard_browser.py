@@ -111,6 +111,13 @@ async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
                 first = await page.evaluate("window.dashboard.viewer.framesDecoded")
                 later = await _window(page, f"window.dashboard.viewer.framesDecoded > {first + 10}")
                 stats = later["viewer"]["stats"]
+                assert later["viewer"]["via"] == "relay"  # no trust in the cloud's certificate
+                assert later["viewer"]["firstFrameMs"] < 5000
+                print(
+                    f"dashboard live view: first frame <= {later['viewer']['firstFrameMs']:.0f} ms,"
+                    f" {stats['bitrateKbps']:.0f} kbit/s, RTT {stats['rttMs']:.1f} ms,"
+                    f" buffer {stats['bufferMs']:.0f} ms"
+                )
                 assert later["viewer"]["state"] == "connected"
                 assert stats["width"] == 320 and stats["height"] == 240
                 assert stats["bitrateKbps"] and stats["bitrateKbps"] > 10

@@ -57,6 +57,8 @@ class Viewer {
   }
 
   async start() {
+    this.t0 = performance.now();
+    state.viewer.firstFrameMs = null;
     this.setState("signing", "Asking the server for a viewer URL…");
     let cfg;
     try {
@@ -120,7 +122,13 @@ class Viewer {
     client.on("statusResponse", (s) => {
       if (current()) this.fail(`Signaling: ${s.errorType || ""} ${s.description || ""}`);
     });
-    client.on("error", (e) => { if (current()) this.fail(`Signaling error: ${(e && e.message) || e}`); });
+    client.on("error", (e) => {
+      if (!current()) return;
+      // A WebSocket failure is a bare Event: name the usual causes instead.
+      const why = e && e.message ? e.message
+        : "cannot open the signaling WebSocket (its certificate is not trusted, or it is unreachable)";
+      this.fail(`Signaling error: ${why}`);
+    });
     client.on("close", () => {
       if (current() && state.viewer.state !== "connected") this.fail("Signaling closed");
     });
@@ -204,13 +212,19 @@ class Viewer {
     }
     if (pair && pair.currentRoundTripTime != null) s.rttMs = 1000 * pair.currentRoundTripTime;
     state.viewer.framesDecoded = s.framesDecoded;
+    if (s.framesDecoded > 0 && state.viewer.firstFrameMs == null) {
+      // Sampled once a second: an upper bound on the time from "watch" to a picture.
+      state.viewer.firstFrameMs = now - this.t0;
+    }
     state.viewer.stats = s;
     const ms = (v) => (v == null ? "–" : v < 1 ? "<1 ms" : `${v.toFixed(0)} ms`);
     $("st-latency").textContent = s.rttMs == null && s.bufferMs == null
       ? "–" : `${ms(s.rttMs)} RTT · ${ms(s.bufferMs)} buffer`;
     $("st-bitrate").textContent = s.bitrateKbps == null ? "–" : `${s.bitrateKbps.toFixed(0)} kbit/s`;
     $("st-video").textContent = s.width ? `${s.width}×${s.height}${s.fps ? ` @ ${s.fps} fps` : ""}` : "–";
-    $("st-frames").textContent = String(s.framesDecoded);
+    const first = state.viewer.firstFrameMs;
+    $("st-frames").textContent = first == null
+      ? String(s.framesDecoded) : `${s.framesDecoded} (first ≤ ${(first / 1000).toFixed(1)} s)`;
     if (s.framesDecoded > 0 && state.viewer.state === "connected") $("overlay").textContent = "";
   }
 }
