@@ -154,7 +154,7 @@ def _directives(token: str, endpoint_id: str) -> list[dict[str, Any]]:
 
 
 def test_other_users_endpoints_and_foreign_ids_are_refused_alike(two_users, record_figures) -> None:  # type: ignore[no-untyped-def]
-    handle, skill, tokens = two_users
+    _handle, skill, tokens = two_users
     alice = tokens[ALICE]
     secrets = [alice, tokens[BOB], BOB, ALICE, "Bob Secret Garden", "bob-chan", "alice-chan"]
     refused = 0
