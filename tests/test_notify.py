@@ -427,11 +427,6 @@ def test_catalog_changes_send_discovery_reports(cloud, notifier, sent):
     assert missing.status == "unknown endpoint"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local gateway validates DeleteReport against the official schema file, "
-    "which has no DeleteReport branch, and answers 400",
-)
 def test_delete_report_is_sent(cloud, notifier, sent):
     notifier.store.delete_device("front-door")
     [out] = notifier.catalog(deleted=["front-door"])

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from alexa_doorbell.alexa.schema import _validator, schema_errors
+from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.cloud.lwa import LwaEmulator, _json
 
 MAX_BODY = 256 * 1024
@@ -33,43 +33,6 @@ DEFAULT_CODES = {
     500: "INTERNAL_SERVICE_EXCEPTION",
     503: "SERVICE_UNAVAILABLE_EXCEPTION",
 }
-
-
-def explain_schema_errors(message: dict[str, Any]) -> list[str]:
-    """Why ``message`` breaks the schema, told from the branch for its own message type.
-
-    The schema is a oneOf over every message type; the generic reasons often name
-    a branch for another type ("namespace is not one of ['Alexa']"). Branches that
-    reject the header's namespace/name are other types: report the closest of the rest.
-    """
-    reasons = schema_errors(message)
-    if not reasons:
-        return []
-    best: list[Any] | None = None
-    for subs in _branches(list(_validator().iter_errors(message))):
-        paths = [list(e.absolute_path) for e in subs]
-        if any(p[-2:] in (["header", "namespace"], ["header", "name"]) for p in paths):
-            continue
-        if best is None or len(subs) < len(best):
-            best = subs
-    if not best:
-        return reasons
-    return [f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message[:300]}" for e in best]
-
-
-def _branches(errors: list[Any]) -> list[list[Any]]:
-    """Leaf errors per alternative, descending through nested oneOf/anyOf."""
-    out: list[list[Any]] = [[]]
-    for err in errors:
-        if err.validator in ("oneOf", "anyOf") and err.context:
-            groups: dict[Any, list[Any]] = {}
-            for sub in err.context:
-                groups.setdefault(sub.relative_schema_path[0], []).append(sub)
-            expanded = [b for g in groups.values() for b in _branches(g)]
-            out = [o + b for o in out for b in expanded][:500]
-        else:
-            out = [[*o, err] for o in out]
-    return out
 
 
 def gateway_error(status: int, code: str, description: str) -> JSONResponse:
@@ -182,7 +145,7 @@ class EventGateway:
             return gateway_error(400, "INVALID_REQUEST_EXCEPTION", "The body is not JSON")
         if not isinstance(message, dict):
             return gateway_error(400, "INVALID_REQUEST_EXCEPTION", "The body must be an object")
-        errors = explain_schema_errors(message)
+        errors = schema_errors(message)
         if errors:
             return gateway_error(
                 400,
