@@ -566,7 +566,12 @@ def store_connectivity(store: Any) -> ConnectivityCallback:
 def run_agent(
     settings: Settings, endpoint_id: str | None = None, source: str | None = None
 ) -> None:
-    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM."""
+    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM.
+
+    SIGUSR1 rings the doorbell (the press hook for a GPIO button or any
+    integration: ``pkill -USR1 -f "alexa-doorbell camera"``); so does
+    ``alexa-doorbell press`` from another process.
+    """
     from rich.logging import RichHandler
 
     from alexa_doorbell.store import open_store
@@ -578,6 +583,7 @@ def run_agent(
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_location)
+    notifier = _camera_notifier(settings, store)
 
     async def main() -> None:
         agent = CameraAgent(
@@ -585,36 +591,60 @@ def run_agent(
             endpoint_id,
             source,
             store=store,
-            on_connectivity=_connectivity_callback(settings, store),
+            on_connectivity=notifier.on_connectivity if notifier else store_connectivity(store),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        presses: set[asyncio.Task[None]] = set()
+
+        def ring() -> None:
+            task = asyncio.create_task(_press(notifier, agent.endpoint_id))
+            presses.add(task)
+            task.add_done_callback(presses.discard)
+
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGUSR1, ring)
         await agent.start()
         try:
             await stop.wait()
         finally:
             await agent.stop()
+            await asyncio.gather(*presses, return_exceptions=True)
 
     try:
         asyncio.run(main())
     finally:
+        if notifier is not None:
+            notifier.close()
         store.close()
 
 
-def _connectivity_callback(settings: Settings, store: Any) -> ConnectivityCallback:
-    """Where ``alexa-doorbell camera`` reports connectivity: the notifier.
+def _camera_notifier(settings: Settings, store: Any) -> Any | None:
+    """The notifier the agent reports connectivity and presses to.
 
-    Locally it runs in this process (store + EndpointHealth ChangeReport to the
-    local gateway); in AWS it invokes the notifier Lambda, so tokens never
-    leave the cloud. Without a notifier the store alone records it.
+    Locally it runs in this process (store + events to the local gateway); in
+    AWS it invokes the notifier Lambda, so tokens never leave the cloud.
     """
     from alexa_doorbell.skill.notify import local_notifier
 
     try:
-        return local_notifier(settings, store).on_connectivity
+        return local_notifier(settings, store)
     except Exception as exc:  # e.g. AWS without ALEXA_DOORBELL_NOTIFIER_FUNCTION
-        log.warning("connectivity goes to the local store only: %s", exc)
-        return store_connectivity(store)
+        log.warning("no notifier (%s): connectivity goes to the store only, presses fail", exc)
+        return None
+
+
+async def _press(notifier: Any, endpoint_id: str) -> None:
+    if notifier is None:
+        log.error("doorbell pressed, but no notifier is configured: see the warning at start")
+        return
+    try:
+        outcomes = await asyncio.to_thread(notifier.press, endpoint_id)
+    except Exception as exc:
+        log.error("doorbell press failed: %s", exc)
+        return
+    for o in outcomes:
+        log.info("doorbell press: %s %s %s", o.name, o.status, o.detail)
