@@ -243,7 +243,11 @@ def test_stale_heartbeat_is_offline_and_viewers_count_alexa_and_browsers() -> No
     )["cameras"][0]
     assert fresh["online"] and fresh["viewers"] == 2 and fresh["last_session"]["session_id"] == "s1"
     stale = build_status(
-        _inputs(health={"front-door": Health("front-door", "OK", 9_000.0)}, sessions=sessions)
+        _inputs(
+            health={"front-door": Health("front-door", "OK", 9_000.0)},
+            sessions=sessions,
+            signaling_viewers={"front-door": ["dashboard-1"]},  # waiting, not watching
+        )
     )
     assert stale["cameras"][0]["connectivity"] == "UNREACHABLE"
     assert stale["cameras"][0]["viewers"] == 0

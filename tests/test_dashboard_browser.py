@@ -212,6 +212,7 @@ async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
     assert reply["event"]["header"]["name"] == "AcceptGrant.Response", reply
     dashboard = DashboardServer(local_cloud, store=store)
     await dashboard.start()
+    ARTIFACTS.mkdir(exist_ok=True)
     try:
         async with async_playwright() as p:
             browser = await _browser(p)
@@ -227,6 +228,7 @@ async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
                 # The events table shows what was sent and the gateway's reply.
                 await page.wait_for_selector("#events td.ok >> text=202")
                 assert "DoorbellPress" in await page.locator("#events").inner_text()
+                await page.screenshot(path=str(ARTIFACTS / "dashboard-press.png"), full_page=True)
                 body = await page.content()
                 assert who["access_token"] not in body
             finally:

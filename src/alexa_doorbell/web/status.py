@@ -125,7 +125,8 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
     browsers: list[str] | None = None
     if inp.signaling_viewers is not None:
         browsers = list(inp.signaling_viewers.get(cam.channel_name, []))
-    viewers = (len(alexa_viewers) if online else 0) + len(browsers or [])
+    # Nobody watches an offline camera, whatever is still connected to signaling.
+    viewers = len(alexa_viewers) + len(browsers or []) if online else 0
     last = sessions[-1] if sessions else None
 
     cmd = f"alexa-doorbell camera --endpoint-id {cam.endpoint_id}"
@@ -166,7 +167,7 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
         "last_report_age": None if age is None else round(age, 1),
         "viewers": viewers,
         "alexa_viewers": len(alexa_viewers) if online else 0,
-        "browser_viewers": None if browsers is None else len(browsers),
+        "browser_viewers": None if browsers is None else len(browsers) if online else 0,
         "last_session": None
         if last is None
         else {"session_id": last.session_id, "state": last.state, "at": last.updated_at},

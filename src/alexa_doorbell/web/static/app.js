@@ -4,6 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const ANSWER_TIMEOUT_MS = 10000;
 const state = (window.dashboard = {
   camera: null,
   viewer: { state: "idle", framesDecoded: 0, stats: null, errors: [] },
@@ -103,12 +104,18 @@ class Viewer {
     pc.onicecandidate = ({ candidate }) => {
       if (candidate && this.client === client) client.sendIceCandidate(candidate);
     };
+    const current = () => this.client === client; // events of a torn-down client are stale
     client.on("open", async () => {
       this.setState("offering", "Calling the camera…");
       await pc.setLocalDescription(await pc.createOffer());
       client.sendSdpOffer(pc.localDescription);
+      // Signaling holds an offer for a master that is not there: do not wait forever.
+      this.noAnswer = setTimeout(() => {
+        if (current()) this.fail("No answer from the camera (is its agent running?)");
+      }, ANSWER_TIMEOUT_MS);
     });
     client.on("sdpAnswer", async (answer) => {
+      clearTimeout(this.noAnswer);
       try {
         await pc.setRemoteDescription(answer);
         this.setState("connecting", "Connecting…");
@@ -118,7 +125,6 @@ class Viewer {
       }
     });
     client.on("iceCandidate", (c) => pc.addIceCandidate(c).catch(() => {}));
-    const current = () => this.client === client; // events of a torn-down client are stale
     client.on("statusResponse", (s) => {
       if (current()) this.fail(`Signaling: ${s.errorType || ""} ${s.description || ""}`);
     });
@@ -147,6 +153,7 @@ class Viewer {
 
   teardown() {
     clearInterval(this.timer);
+    clearTimeout(this.noAnswer);
     this.timer = null;
     const client = this.client;
     this.client = null;
