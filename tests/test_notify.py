@@ -413,6 +413,26 @@ def test_stale_heartbeat_counts_as_unreachable(cloud, notifier, sent):
         notifier.health("front-door", "DOWN")
 
 
+def test_sweep_reports_cameras_that_went_silent_once(cloud, notifier, sent):
+    gw = cloud.cloud.gateway
+    assert notifier.health("front-door", "OK")[0].status == "202"
+    assert notifier.sweep() == []  # fresh heartbeat: nothing to say
+    # Power cut: no goodbye, the heartbeat goes stale.
+    notifier.store.put_health(Health("front-door", "OK", time.time() - 3600))
+    reply = handle(notifier, {"action": "sweep"})  # as the scheduled Lambda call does
+    assert reply["ok"] and [(r["endpoint_id"], r["status"]) for r in reply["results"]] == [
+        ("front-door", "202")
+    ]
+    assert notifier.store.get_health("front-door").connectivity == "UNREACHABLE"
+    assert notifier.sweep() == []  # reported once
+    reports = gw.wait_for("ChangeReport", 2)
+    values = [m["event"]["payload"]["change"]["properties"][0]["value"]["value"] for m in reports]
+    assert values == ["OK", "UNREACHABLE"]
+    assert all(schema_errors(m) == [] for m in reports)
+    # Back on power: the next heartbeat says OK again.
+    assert notifier.health("front-door", "OK")[0].status == "202"
+
+
 def test_catalog_changes_send_discovery_reports(cloud, notifier, sent):
     notifier.store.put_device(
         Device("garage", "Garage", "garage", description="Camera", full_duplex=False)

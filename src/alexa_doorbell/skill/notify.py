@@ -215,6 +215,23 @@ class Notifier:
             return [Outcome(CHANGE_REPORT, endpoint_id, "unchanged", True)]
         return self.change_report(endpoint_id, connectivity)
 
+    def sweep(self) -> list[Outcome]:
+        """Tell Alexa about cameras that went silent without a goodbye (power cut, crash).
+
+        A camera last reported OK whose heartbeat is older than
+        ``health_max_age`` is recorded UNREACHABLE and reported once; its next
+        heartbeat reports it OK again through :meth:`health`.
+        """
+        now = self.clock()
+        outcomes: list[Outcome] = []
+        for device in self.store.list_devices():
+            h = self.store.get_health(device.endpoint_id)
+            if h is None or h.connectivity != "OK" or h.effective(self.health_max_age, now) == "OK":
+                continue
+            self.store.put_health(Health(device.endpoint_id, "UNREACHABLE", now))
+            outcomes += self.change_report(device.endpoint_id, "UNREACHABLE")
+        return outcomes
+
     def change_report(self, endpoint_id: str, connectivity: str) -> list[Outcome]:
         """Send an EndpointHealth ``ChangeReport`` (no change detection)."""
         device = self._device(endpoint_id, name=CHANGE_REPORT)
@@ -600,11 +617,12 @@ def get_notifier() -> Notifier:
 
 
 def handle(notifier: Notifier, event: Any) -> dict[str, Any]:
-    """One notifier request: ``{"action": "press"|"health"|"catalog"|"status", ...}``.
+    """One notifier request: ``{"action": "press"|"health"|"catalog"|"sweep"|"status", ...}``.
 
     - press: ``endpoint_id`` (default: the first doorbell), ``cause``
     - health: ``endpoint_id``, ``connectivity`` (OK/UNREACHABLE)
     - catalog: ``added`` and/or ``deleted`` (lists of endpoint ids)
+    - sweep: ChangeReport UNREACHABLE for cameras whose heartbeat went stale (scheduled)
     - status: token health per user (never the tokens)
 
     Returns ``{"ok": bool, "results": [Outcome...]}`` (status: ``{"ok", "users"}``);
@@ -626,12 +644,14 @@ def handle(notifier: Notifier, event: Any) -> dict[str, Any]:
                 added=[str(e) for e in event.get("added") or []],
                 deleted=[str(e) for e in event.get("deleted") or []],
             )
+        elif action == "sweep":
+            outcomes = notifier.sweep()
         elif action == "status":
             return {"ok": True, "users": notifier.token_status()}
         else:
             return {
                 "ok": False,
-                "error": f"unknown action {action!r}: use press, health, catalog or status",
+                "error": f"unknown action {action!r}: use press, health, catalog, sweep or status",
             }
     except KeyError as exc:
         return {"ok": False, "error": f"{action} needs {exc.args[0]!r}"}
