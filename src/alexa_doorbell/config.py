@@ -72,6 +72,9 @@ class CameraConfig(BaseModel):
     height: int = 720
     fps: int = 30
     sink: str = "discard"  # talk-back audio: "discard", "speaker", or a .wav path
+    # H.264 from rtsp:// or a file sent as it is when its profile suits Alexa
+    # ("auto"), or always decoded and re-encoded ("never").
+    passthrough: Literal["auto", "never"] = "auto"
 
 
 class LocalCloudConfig(BaseModel):
