@@ -12,7 +12,7 @@ import re
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +122,11 @@ class KvsRelay:
 
     Channel ARNs and HTTPS endpoints are cached per channel across warm
     invocations (they change only when a channel is recreated; an error drops
-    the entry). The call runs on a worker thread so the deadline holds even
-    while botocore waits on a socket.
+    the entry). Each call runs on a thread of its own so the deadline holds
+    even while botocore waits on a socket, and a camera that never answers
+    cannot hold up offers to other cameras (a shared pool of a few workers
+    let two hung cameras time out every concurrent offer). An abandoned call
+    ends by itself within botocore's read timeout (the deadline, rounded up).
     """
 
     def __init__(
@@ -132,7 +135,6 @@ class KvsRelay:
         endpoint_url: str | None = None,
         *,
         endpoint_ttl: float = 3600.0,
-        max_workers: int = 4,
     ) -> None:
         self.session = session
         self.endpoint_url = endpoint_url
@@ -142,7 +144,6 @@ class KvsRelay:
         self._https: dict[str, tuple[str, float]] = {}
         self._control: Any = None
         self._signaling: dict[tuple[str, float], Any] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kvs")
         self.stats = {"describe": 0, "get_endpoint": 0, "send": 0}
 
     def send_offer(
@@ -150,7 +151,15 @@ class KvsRelay:
     ) -> str:
         if timeout <= 0:
             raise KvsUnreachable("no time left to reach the camera")
-        future = self._pool.submit(self._send, device, sender_client_id, offer_sdp, timeout)
+        future: Future[str] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self._send(device, sender_client_id, offer_sdp, timeout))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="kvs-offer", daemon=True).start()
         try:
             return future.result(timeout=timeout)
         except FutureTimeout:
