@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,3 +123,52 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no two free adjacent ports")
+
+
+class CloudProcess:
+    """``alexa-doorbell cloud --port N`` with a data dir, as a user runs it."""
+
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.data_dir, self.port, self.env = data_dir, port, env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start it; returns the monotonic time at which its REST port answered."""
+        env = {**child_env(), "ALEXA_DOORBELL_DATA_DIR": str(self.data_dir), **self.env}
+        cli = Path(sys.executable).with_name("alexa-doorbell")
+        self.proc = subprocess.Popen(
+            [str(cli), "cloud", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cloud exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/_local/status"
+                with urllib.request.urlopen(url, timeout=0.5):
+                    return time.monotonic()
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("cloud did not come up")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)

@@ -8,14 +8,8 @@ the cloud being reachable again, and the next offer is answered.
 from __future__ import annotations
 
 import asyncio
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +19,7 @@ from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import ServerMessage, refusal_reason
-from tests.reliability.conftest import child_env
+from tests.reliability.conftest import CloudProcess, free_port_pair
 
 SMALL = [CameraConfig(width=320, height=240, fps=15, audio="tone")]
 RECONNECT_BUDGET = 2.0
@@ -69,59 +63,9 @@ async def _reconnected(agent: CameraAgent, before: int, timeout: float = 15.0) -
     raise AssertionError(f"agent not reconnected after {timeout} s: {agent.signaling.last_error}")
 
 
-# -- the local cloud as a real process, killed and restarted --------------------------
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no two free adjacent ports")
-
-
-class CloudProcess:
-    """``alexa-doorbell cloud --port N`` with a data dir, as a user runs it."""
-
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir, self.port = data_dir, port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> float:
-        """Start it; returns the monotonic time at which its REST port answered."""
-        env = {**child_env(), "ALEXA_DOORBELL_DATA_DIR": str(self.data_dir)}
-        cli = Path(sys.executable).with_name("alexa-doorbell")
-        self.proc = subprocess.Popen(
-            [str(cli), "cloud", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"cloud exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/_local/status"
-                with urllib.request.urlopen(url, timeout=0.5):
-                    return time.monotonic()
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("cloud did not come up")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-
 @pytest.mark.slow
 async def test_cloud_process_killed_and_restarted_mid_session(tmp_path, record_figures) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port_pair()
+    port = free_port_pair()
     cloud = CloudProcess(tmp_path / "data", port)
     settings = Settings(
         cloud="local",
