@@ -53,6 +53,7 @@ CACHE_PAGE = "no-cache"
 CACHE_VENDOR = "public, max-age=86400"
 NO_STORE = {"Cache-Control": "no-store"}
 RELAY_TOKEN_SECONDS = 60.0
+WS_IMPL = "websockets-sansio"  # uvicorn's WebSocket server, as the local cloud uses
 
 PressFn = Callable[[str], Any]
 
@@ -410,7 +411,11 @@ class DashboardServer:
             ) from exc
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+            self.app,
+            log_level="warning",
+            access_log=False,
+            ws=WS_IMPL,
+            timeout_graceful_shutdown=1,
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -463,4 +468,4 @@ def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760)
             "[yellow]Listening beyond this machine: anyone who can reach it can watch the "
             "camera and ring the bell. Browsers allow the microphone only on https or localhost.[/]"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", ws=WS_IMPL)
