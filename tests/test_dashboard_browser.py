@@ -74,7 +74,7 @@ async def _browser(p: Any, *extra: str) -> Any:
     return await p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra])
 
 
-async def _window(page: Any, expr: str, timeout: float = 15000) -> Any:
+async def _window(page: Any, expr: str, timeout: float = 30000) -> Any:
     try:
         await page.wait_for_function(expr, timeout=timeout)
     except Exception:
@@ -112,7 +112,7 @@ async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
                 later = await _window(page, f"window.dashboard.viewer.framesDecoded > {first + 10}")
                 stats = later["viewer"]["stats"]
                 assert later["viewer"]["via"] == "relay"  # no trust in the cloud's certificate
-                assert later["viewer"]["firstFrameMs"] < 5000
+                assert later["viewer"]["firstFrameMs"] < 15000
                 print(
                     f"dashboard live view: first frame <= {later['viewer']['firstFrameMs']:.0f} ms,"
                     f" {stats['bitrateKbps']:.0f} kbit/s, RTT {stats['rttMs']:.1f} ms,"
