@@ -62,7 +62,7 @@ def decode_payload(payload: str) -> dict[str, Any]:
         raise MessageError(f"messagePayload is not valid base64: {exc}") from None
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MessageError(f"messagePayload is not base64 JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise MessageError("messagePayload must hold a JSON object")
@@ -110,12 +110,12 @@ class ClientMessage:
             raise MessageError("message too large")
         try:
             obj = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise MessageError(f"message is not JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise MessageError("message must be a JSON object")
         action = obj.get("action")
-        if action not in ACTIONS:
+        if not isinstance(action, str) or action not in ACTIONS:  # a list is unhashable
             raise MessageError(f"unknown action {action!r}; expected one of {sorted(ACTIONS)}")
         payload = obj.get("messagePayload")
         if not isinstance(payload, str) or not payload:
@@ -157,12 +157,12 @@ class ServerMessage:
     def parse(cls, text: str | bytes) -> ServerMessage:
         try:
             obj = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise MessageError(f"message is not JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise MessageError("message must be a JSON object")
         mtype = obj.get("messageType")
-        if mtype not in MESSAGE_TYPES:
+        if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:  # a list is unhashable
             raise MessageError(f"unknown messageType {mtype!r}")
         payload = obj.get("messagePayload") or ""
         sender = obj.get("senderClientId")
