@@ -36,7 +36,13 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from alexa_doorbell.camera.fanout import AudioFanout, FanoutVideoTrack, VideoFanout
+from alexa_doorbell.camera.fanout import (
+    SHARED_AUDIO_CODECS,
+    AudioFanout,
+    FanoutVideoTrack,
+    VideoFanout,
+    share_payloads,
+)
 from alexa_doorbell.camera.media import (
     AudioSink,
     AudioSource,
@@ -154,8 +160,18 @@ class CameraAgent:
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
         cam = self.camera
-        vsrc = self._video_source or open_video_source(cam.source, cam.width, cam.height, cam.fps)
-        asrc = self._audio_source or open_audio_source(cam.audio, cam.source)
+        # Opening an RTSP camera blocks on the network: not on the event loop.
+        vsrc = self._video_source or await asyncio.to_thread(
+            open_video_source,
+            cam.source,
+            cam.width,
+            cam.height,
+            cam.fps,
+            passthrough=cam.passthrough,
+        )
+        asrc = self._audio_source or await asyncio.to_thread(
+            open_audio_source, cam.audio, cam.source
+        )
         self.video = VideoFanout(vsrc, gop_seconds=self.settings.gop_seconds, preset=self.preset)
         self.audio = AudioFanout(asrc)
         self.video.start()
@@ -225,6 +241,8 @@ class CameraAgent:
             **self.counters,
             "frames_read": v.frames_read if v else 0,
             "frames_encoded": v.frames_encoded if v else 0,
+            "passthrough": bool(v and v.passthrough),
+            "audio_frames_encoded": self.audio.frames_encoded if self.audio else 0,
             "keyframes": v.keyframes if v else 0,
             "signaling_connected": bool(self.signaling and self.signaling.connected.is_set()),
             "signaling_connections": self.signaling.connections if self.signaling else 0,
@@ -308,8 +326,9 @@ class CameraAgent:
                 )
             )
         audio_dir = "sendrecv" if self.camera.full_duplex else "sendonly"
-        if "audio" in kinds:
-            pc.addTransceiver(session.audio, direction=audio_dir)
+        audio_tr = (
+            pc.addTransceiver(session.audio, direction=audio_dir) if "audio" in kinds else None
+        )
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -338,11 +357,20 @@ class CameraAgent:
         await asyncio.wait_for(
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
-        video = summarize(pc.localDescription.sdp).first("video")
+        answer = summarize(pc.localDescription.sdp)
+        video = answer.first("video")
         codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
         session.video_codec = codec
+        audio = answer.first("audio")
+        audio_ok = audio is not None and audio.active and audio.codecs
+        audio_codec = audio.codecs[0].name.lower() if audio_ok else ""
+        if audio_tr is not None and audio_codec in SHARED_AUDIO_CODECS:
+            # Encoded once per camera for every viewer of this codec.
+            session.audio.use_shared(audio_codec)
+            share_payloads(audio_tr.sender)
         if codec == "H264" and video_tr is not None:
             session.video.mode = "h264"
+            share_payloads(video_tr.sender)  # payloads cut once per frame for every viewer
             # aiortc's sender only knows how to force keyframes on its own encoder:
             # route this viewer's PLI/FIR to the shared one instead.
             video_tr.sender._send_keyframe = session.video.request_keyframe

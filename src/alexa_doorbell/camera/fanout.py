@@ -1,13 +1,18 @@
-"""Encode once, send to many.
+"""Encode once, packetize once, send to many.
 
 One :class:`VideoFanout` per camera reads the source and encodes each frame
 once with libx264 (constrained baseline, no B-frames, short GOP, a live-video
-preset). Every H.264 viewer gets a :class:`FanoutVideoTrack` whose ``recv()``
-returns the shared ``av.Packet``: aiortc's ``RTCRtpSender`` packetizes an
-``av.Packet`` without re-encoding (``Encoder.pack``). Keyframe requests
-(PLI/FIR from any viewer, a new viewer joining) reach the shared encoder.
-Viewers that negotiated another codec (VP8) get raw frames and aiortc encodes
-for them. Audio is produced once and the frames are shared the same way.
+preset), or passes a suitable H.264 camera stream through untouched. Each
+access unit is cut into RTP payloads once (:class:`EncodedFrame`); every H.264
+viewer's :class:`FanoutVideoTrack` hands aiortc that same object and the
+viewer's sender, given a :class:`SharedPayloadEncoder`, only adds its own RTP
+header and SRTP. Keyframe requests (PLI/FIR from any viewer, a new viewer
+joining) reach the shared encoder. Viewers that negotiated another codec (VP8)
+get raw frames and aiortc encodes for them.
+
+Audio works the same way: :class:`AudioFanout` encodes each 20 ms frame once
+per codec in use (aiortc's own Opus/PCMU/PCMA encoders) and every viewer of
+that codec sends the same payload.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ import time
 from typing import Any
 
 import av
+from aiortc import RTCRtpSender
+from aiortc.codecs import get_encoder
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder as _AiortcH264
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from alexa_doorbell.camera.media import VIDEO_CLOCK, AudioSource, VideoSource
 
@@ -33,6 +43,53 @@ KEYFRAME_MIN_INTERVAL = 0.5  # seconds: a PLI storm from many viewers costs one 
 def default_bitrate(width: int, height: int, fps: float) -> int:
     """About 0.07 bit per pixel: 720p30 ~ 1.9 Mbit/s, below Echo Show's b=AS:2500."""
     return int(min(2_400_000, max(300_000, width * height * fps * 0.07)))
+
+
+class EncodedFrame:
+    """One encoded frame cut into RTP payloads once, shared by every viewer."""
+
+    __slots__ = ("is_keyframe", "packet", "payloads", "timestamp")
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        timestamp: int,
+        is_keyframe: bool = False,
+        packet: av.Packet | None = None,
+    ) -> None:
+        self.payloads = payloads
+        self.timestamp = timestamp  # in the codec's RTP clock, from the source's start
+        self.is_keyframe = is_keyframe
+        self.packet = packet
+
+
+def packetize_h264(packet: av.Packet) -> EncodedFrame:
+    """RTP payloads (single NAL, STAP-A, FU-A) of one Annex B access unit.
+
+    aiortc's own packetizer, called once per frame instead of once per viewer.
+    """
+    payloads = _AiortcH264._packetize(_AiortcH264._split_bitstream(bytes(packet)))
+    ts = int(packet.pts * packet.time_base * VIDEO_CLOCK) if packet.pts is not None else 0
+    return EncodedFrame(payloads, ts, packet.is_keyframe, packet)
+
+
+class SharedPayloadEncoder(Encoder):
+    """The per-viewer "encoder" of an aiortc sender fed with :class:`EncodedFrame`."""
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        return [], 0  # a raw frame queued before negotiation ended: skipped
+
+    def pack(self, packet: Any) -> tuple[list[bytes], int]:
+        return packet.payloads, packet.timestamp
+
+
+def share_payloads(sender: RTCRtpSender) -> None:
+    """Make ``sender`` send shared payloads as they are (no encoding, no packetizing).
+
+    aiortc creates its encoder lazily on the first frame unless one is set;
+    setting ours before media starts is the hook for pre-encoded RTP payloads.
+    """
+    sender._RTCRtpSender__encoder = SharedPayloadEncoder()  # type: ignore[attr-defined]
 
 
 class H264Encoder:
@@ -94,7 +151,7 @@ class FanoutVideoTrack(MediaStreamTrack):
         self.sent = 0
         self.dropped = 0
 
-    def deliver_packet(self, packet: av.Packet) -> None:
+    def deliver_packet(self, packet: EncodedFrame) -> None:
         if self.mode != "h264":
             return
         if self.waiting_keyframe:
@@ -145,7 +202,7 @@ class FanoutVideoTrack(MediaStreamTrack):
 
 
 class VideoFanout:
-    """Reads one source, encodes once, feeds every subscribed viewer track."""
+    """Reads one source, encodes (or passes through) once, feeds every viewer track."""
 
     def __init__(
         self,
@@ -159,15 +216,22 @@ class VideoFanout:
         self.gop_seconds, self.bitrate, self.preset = gop_seconds, bitrate, preset
         self.tracks: set[FanoutVideoTrack] = set()
         self.encoder: H264Encoder | None = None
+        self._decoder: Any = None  # passthrough with a VP8 viewer: H.264 decoded for it
         self._keyframe = True
         self._last_keyframe_request = 0.0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.frames_read = 0
         self.frames_encoded = 0
+        self.frames_decoded = 0
         self.packets_out = 0
         self.keyframes = 0
+        self.keyframe_requests_unmet = 0  # passthrough: the camera decides when IDRs come
         self.error: BaseException | None = None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.source.passthrough
 
     def start(self) -> None:
         if self._task is None:
@@ -194,44 +258,34 @@ class VideoFanout:
         self.tracks.discard(track)
 
     def request_keyframe(self, force: bool = False) -> None:
+        if self.passthrough:
+            # A camera's keyframes cannot be forced through RTSP: viewers that
+            # need one (new, stalled, PLI) wait for the camera's next IDR.
+            self.keyframe_requests_unmet += 1
+            return
         now = time.monotonic()
         if force or now - self._last_keyframe_request >= KEYFRAME_MIN_INTERVAL:
             self._last_keyframe_request = now
             self._keyframe = True
 
+    def _encode(self, frame: av.VideoFrame, keyframe: bool) -> list[EncodedFrame]:
+        assert self.encoder is not None
+        return [packetize_h264(p) for p in self.encoder.encode(frame, keyframe)]
+
+    def _deliver(self, encoded: list[EncodedFrame]) -> None:
+        for e in encoded:
+            if e.is_keyframe:
+                self.keyframes += 1
+            self.packets_out += 1
+            for t in list(self.tracks):
+                t.deliver_packet(e)
+
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            while True:
-                if not self.tracks:  # nobody watching: read nothing, encode nothing
-                    self._wake.clear()
-                    await self._wake.wait()
-                frame = await self.source.read()
-                self.frames_read += 1
-                h264 = [t for t in self.tracks if t.mode == "h264"]
-                for t in self.tracks:
-                    if t.mode != "h264":
-                        t.deliver_frame(frame)
-                if not h264:
-                    continue
-                if self.encoder is None:
-                    self.encoder = H264Encoder(
-                        frame.width,
-                        frame.height,
-                        self.source.fps,
-                        gop_seconds=self.gop_seconds,
-                        bitrate=self.bitrate,
-                        preset=self.preset,
-                    )
-                keyframe, self._keyframe = self._keyframe, False
-                packets = await loop.run_in_executor(None, self.encoder.encode, frame, keyframe)
-                self.frames_encoded += 1
-                for p in packets:
-                    if p.is_keyframe:
-                        self.keyframes += 1
-                    self.packets_out += 1
-                    for t in list(self.tracks):
-                        t.deliver_packet(p)
+            if self.passthrough:
+                await self._run_passthrough()
+            else:
+                await self._run_encoder()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the source died: end every viewer's track
@@ -240,27 +294,98 @@ class VideoFanout:
             for t in list(self.tracks):
                 t.stop()
 
+    async def _run_encoder(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.tracks:  # nobody watching: read nothing, encode nothing
+                self._wake.clear()
+                await self._wake.wait()
+            frame = await self.source.read()
+            self.frames_read += 1
+            h264 = False
+            for t in self.tracks:
+                if t.mode == "h264":
+                    h264 = True
+                else:
+                    t.deliver_frame(frame)
+            if not h264:
+                continue
+            if self.encoder is None:
+                self.encoder = H264Encoder(
+                    frame.width,
+                    frame.height,
+                    self.source.fps,
+                    gop_seconds=self.gop_seconds,
+                    bitrate=self.bitrate,
+                    preset=self.preset,
+                )
+            keyframe, self._keyframe = self._keyframe, False
+            # Encoding and packetizing in one worker call: one thread hop per frame.
+            encoded = await loop.run_in_executor(None, self._encode, frame, keyframe)
+            self.frames_encoded += 1
+            self._deliver(encoded)
+
+    async def _run_passthrough(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            # A live camera is read even while nobody watches: its socket must
+            # not fill up with stale video (demuxing alone costs next to nothing).
+            packet = await self.source.read_packet()
+            self.frames_read += 1
+            if not self.tracks:
+                self._decoder = None
+                continue
+            self._deliver([packetize_h264(packet)])
+            raw = [t for t in self.tracks if t.mode != "h264"]
+            if not raw:
+                self._decoder = None
+                continue
+            for frame in await loop.run_in_executor(None, self._decode, packet):
+                for t in raw:
+                    t.deliver_frame(frame)
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create("h264", "r")
+        try:
+            frames = list(self._decoder.decode(packet))
+        except av.FFmpegError:
+            return []  # joined mid-GOP: pictures come with the next IDR
+        self.frames_decoded += len(frames)
+        size = (self.source.width, self.source.height, "yuv420p")
+        same = lambda f: (f.width, f.height, f.format.name) == size  # noqa: E731
+        return [f if same(f) else f.reformat(*size) for f in frames]
+
 
 class FanoutAudioTrack(MediaStreamTrack):
+    """One viewer's audio: raw frames, or once-encoded payloads of ``codec``."""
+
     kind = "audio"
 
     def __init__(self, fanout: AudioFanout, max_queue: int = 25) -> None:
         super().__init__()
         self._fanout = fanout
-        self._queue: asyncio.Queue[av.AudioFrame | None] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
+        self.codec: str | None = None
 
-    def deliver(self, frame: av.AudioFrame) -> None:
+    def use_shared(self, codec: str) -> None:
+        """From now on this viewer gets ``codec`` payloads (its sender must share them)."""
+        self.codec = codec
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def deliver(self, item: av.AudioFrame | EncodedFrame) -> None:
         if self._queue.full():
             self._queue.get_nowait()
-        self._queue.put_nowait(frame)
+        self._queue.put_nowait(item)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> Any:
         if self.readyState != "live":
             raise MediaStreamError
-        frame = await self._queue.get()
-        if frame is None:
+        item = await self._queue.get()
+        if item is None:
             raise MediaStreamError
-        return frame
+        return item
 
     def stop(self) -> None:
         if self.readyState == "live":
@@ -271,12 +396,25 @@ class FanoutAudioTrack(MediaStreamTrack):
         super().stop()
 
 
+# Audio codecs encoded once per camera with aiortc's own encoders.
+SHARED_AUDIO_CODECS = {
+    "opus": RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2),
+    "pcmu": RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000),
+    "pcma": RTCRtpCodecParameters(mimeType="audio/PCMA", clockRate=8000),
+}
+
+
 class AudioFanout:
+    """Reads one audio source; encodes each frame once per codec the viewers use."""
+
     def __init__(self, source: AudioSource) -> None:
         self.source = source
         self.tracks: set[FanoutAudioTrack] = set()
+        self._encoders: dict[str, Encoder] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.frames_read = 0
+        self.frames_encoded = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -301,6 +439,14 @@ class AudioFanout:
     def unsubscribe(self, track: FanoutAudioTrack) -> None:
         self.tracks.discard(track)
 
+    def _encode(self, codec: str, frame: av.AudioFrame) -> EncodedFrame | None:
+        encoder = self._encoders.get(codec)
+        if encoder is None:
+            encoder = self._encoders[codec] = get_encoder(SHARED_AUDIO_CODECS[codec])
+        payloads, timestamp = encoder.encode(frame)
+        self.frames_encoded += 1
+        return EncodedFrame(payloads, timestamp) if payloads else None
+
     async def _run(self) -> None:
         try:
             while True:
@@ -308,8 +454,16 @@ class AudioFanout:
                     self._wake.clear()
                     await self._wake.wait()
                 frame = await self.source.read()
+                self.frames_read += 1
+                encoded: dict[str, EncodedFrame | None] = {}
                 for t in list(self.tracks):
-                    t.deliver(frame)
+                    if t.codec is None:
+                        t.deliver(frame)
+                        continue
+                    if t.codec not in encoded:
+                        encoded[t.codec] = self._encode(t.codec, frame)
+                    if (item := encoded[t.codec]) is not None:
+                        t.deliver(item)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -1,7 +1,9 @@
 """Media sources and sinks (PyAV).
 
 Video sources yield ``av.VideoFrame`` in real time: the test pattern, a file
-(looped), an RTSP camera or a local webcam. Audio sources yield 20 ms
+(looped), an RTSP camera or a local webcam. An H.264 camera (or file) whose
+profile suits Alexa is not decoded at all: :class:`H264PassthroughSource`
+yields its access units for the fan-out to send as they are. Audio sources yield 20 ms
 ``av.AudioFrame`` (s16, mono, 48 kHz): silence, a tone, a file (looped) or
 the microphone. Sinks take the talk-back audio a viewer sends to the camera.
 Blocking demux/decode runs in a worker thread so the event loop stays free.
@@ -13,6 +15,7 @@ import asyncio
 import fractions
 import logging
 import math
+import re
 import sys
 import time
 import wave
@@ -22,6 +25,7 @@ from typing import Any
 import av
 import numpy as np
 
+from alexa_doorbell.camera.h264 import AccessUnitWriter, SpsInfo, transcode_reason
 from alexa_doorbell.camera.pattern import TestPattern
 
 log = logging.getLogger(__name__)
@@ -61,8 +65,12 @@ class VideoSource:
     width: int
     height: int
     fps: float
+    passthrough = False  # True: read_packet() yields H.264 access units, nothing to encode
 
     async def read(self) -> av.VideoFrame:
+        raise NotImplementedError
+
+    async def read_packet(self) -> av.Packet:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -119,9 +127,10 @@ class ContainerVideoSource(VideoSource):
                 self.url, format=self.format, options=self.options, timeout=(5.0, 5.0)
             )
         except (av.FFmpegError, OSError) as exc:
-            raise MediaSourceError(f"cannot open video source {self.url!r}: {exc}") from None
+            where = redact_url(self.url)
+            raise MediaSourceError(f"cannot open video source {where!r}: {exc}") from None
         if not self._container.streams.video:
-            raise MediaSourceError(f"{self.url!r} has no video stream")
+            raise MediaSourceError(f"{redact_url(self.url)!r} has no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._frames = self._container.decode(stream)
@@ -132,13 +141,14 @@ class ContainerVideoSource(VideoSource):
                 frame = next(self._frames)
             except StopIteration:
                 if not self.loop:
-                    raise MediaSourceError(f"video source {self.url!r} ended") from None
+                    raise MediaSourceError(f"video source {redact_url(self.url)!r} ended") from None
                 self._offset = self._last + 1 / self.fps
                 self._container.close()
                 self._open()
                 continue
             except av.FFmpegError as exc:
-                raise MediaSourceError(f"video source {self.url!r} failed: {exc}") from None
+                where = redact_url(self.url)
+                raise MediaSourceError(f"video source {where!r} failed: {exc}") from None
             t = float(frame.time) if frame.time is not None else self._last + 1 / self.fps
             t += self._offset
             self._last = t
@@ -168,6 +178,165 @@ class ContainerVideoSource(VideoSource):
             self._container = None
 
 
+def redact_url(url: str) -> str:
+    """A URL fit for logs: ``rtsp://user:secret@cam/x`` -> ``rtsp://***@cam/x``."""
+    return re.sub(r"(?<=://)[^/@]*@", "***@", url)
+
+
+class H264PassthroughSource(VideoSource):
+    """H.264 from an RTSP camera or a file, demuxed but never decoded.
+
+    ``read_packet()`` yields one Annex B access unit per frame with SPS/PPS in
+    front of every IDR (:class:`~alexa_doorbell.camera.h264.AccessUnitWriter`),
+    ``pts`` in 1/90000 s on the agent's clock and ``is_keyframe`` set on IDRs.
+    Its keyframes come when the camera sends them: set the camera's I-frame
+    interval to 1-2 s so new viewers see a picture quickly.
+    """
+
+    passthrough = True
+    PROBE_PACKETS = 300  # how far to look for in-band SPS when the SDP/extradata has none
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        format: str | None = None,
+        options: dict[str, str] | None = None,
+        loop: bool = False,
+        live: bool = False,
+    ) -> None:
+        self.url, self.format, self.options = url, format, options or {}
+        self.loop, self.live = loop, live
+        self._container: Any = None
+        self._pending: list[av.Packet] = []
+        self._start = time.monotonic()
+        self._epoch = self._start
+        self._offset: float | None = None  # source seconds -> agent seconds
+        self._loop_offset = 0.0
+        self._last = -1.0
+        self._decoder: Any = None
+        self.reordered = 0
+        self._open()
+        stream = self._container.streams.video[0]
+        self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else 30.0
+        self.has_b_frames = bool(stream.codec_context.has_b_frames)
+        if self.writer.sps is None:  # parameter sets only in band: find the first SPS
+            while len(self._pending) < self.PROBE_PACKETS and self.writer.sps is None:
+                packet = next(self._packets, None)
+                if packet is None:
+                    break
+                if packet.size:
+                    self.writer.write(bytes(packet))
+                    self._pending.append(packet)
+
+    def _open(self) -> None:
+        try:
+            self._container = av.open(
+                self.url, format=self.format, options=self.options, timeout=(5.0, 5.0)
+            )
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaSourceError(
+                f"cannot open video source {redact_url(self.url)!r}: {exc}"
+            ) from None
+        if not self._container.streams.video:
+            self.close()
+            raise MediaSourceError(f"{redact_url(self.url)!r} has no video stream")
+        stream = self._container.streams.video[0]
+        if stream.codec_context.name != "h264":
+            self.close()
+            raise MediaSourceError(f"video is {stream.codec_context.name}, not H.264")
+        self._time_base = stream.time_base
+        self.writer = AccessUnitWriter(stream.codec_context.extradata)
+        self._packets = iter(self._container.demux(stream))
+
+    @property
+    def sps(self) -> SpsInfo | None:
+        return self.writer.sps_info
+
+    def transcode_reason(self, policy: str = "auto") -> str | None:
+        """Why this stream cannot pass through (None: it can)."""
+        return transcode_reason(
+            self.sps,
+            has_b_frames=self.has_b_frames,
+            width=self.width,
+            height=self.height,
+            policy=policy,
+        )
+
+    def _next(self) -> tuple[bytes, bool, float]:
+        while True:
+            if self._pending:
+                packet = self._pending.pop(0)
+            else:
+                try:
+                    packet = next(self._packets)
+                except StopIteration:
+                    if not self.loop:
+                        raise MediaSourceError(
+                            f"video source {redact_url(self.url)!r} ended"
+                        ) from None
+                    self._loop_offset = self._last + 1 / self.fps
+                    self._container.close()
+                    self._open()
+                    continue
+                except av.FFmpegError as exc:
+                    raise MediaSourceError(
+                        f"video source {redact_url(self.url)!r} failed: {exc}"
+                    ) from None
+            if not packet.size:  # the demuxer's end-of-stream marker
+                continue
+            data, idr = self.writer.write(bytes(packet))
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:
+                t = self._last + 1 / self.fps
+            else:
+                t = float(ts * self._time_base) + self._loop_offset
+            if t < self._last:
+                self.reordered += 1  # B-frames the stream's parameters did not announce
+            self._last = t
+            return data, idr, t
+
+    async def read_packet(self) -> av.Packet:
+        data, idr, t = await asyncio.to_thread(self._next)
+        now = time.monotonic()
+        if not self.live:  # files: play at their own pace
+            delay = self._start + t - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1:
+                self._start -= delay
+        # Source time on the agent's clock; re-anchored when the source jumps
+        # (camera restart, clock wrap) so RTP timestamps keep advancing.
+        agent_t = (time.monotonic() - self._epoch) if self._offset is None else t + self._offset
+        if self._offset is None or abs(agent_t - (time.monotonic() - self._epoch)) > 5:
+            self._offset = time.monotonic() - self._epoch - t
+            agent_t = t + self._offset
+        packet = av.Packet(data)
+        packet.pts = packet.dts = int(agent_t * VIDEO_CLOCK)
+        packet.time_base = VIDEO_TIME_BASE
+        packet.is_keyframe = idr
+        return packet
+
+    async def read(self) -> av.VideoFrame:
+        """Decoded frames, for callers that want pictures rather than packets."""
+        while True:
+            packet = await self.read_packet()
+            if self._decoder is None:
+                self._decoder = av.CodecContext.create("h264", "r")
+            frames = self._decoder.decode(packet)
+            if frames:
+                frame = frames[0]
+                frame.pts, frame.time_base = packet.pts, VIDEO_TIME_BASE
+                return frame
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
 def webcam_input(spec: str) -> tuple[str, str]:
     """(url, format) for ``webcam`` / ``webcam:<device>`` on this OS."""
     device = spec.partition(":")[2]
@@ -180,14 +349,45 @@ def webcam_input(spec: str) -> tuple[str, str]:
     raise MediaSourceError(f"no webcam support on {sys.platform}")
 
 
-def open_video_source(spec: str, width: int, height: int, fps: float) -> VideoSource:
-    """``testsrc``, a file path, ``rtsp://...`` or ``webcam[:device]``."""
+def _try_passthrough(spec: str, policy: str, **kwargs: Any) -> VideoSource | None:
+    """The H.264 stream as it is when ``policy`` and its profile allow, else None."""
+    if policy == "never":
+        return None
+    try:
+        src = H264PassthroughSource(spec, **kwargs)
+    except MediaSourceError as exc:
+        log.info("transcoding %s: %s", redact_url(spec), exc)
+        return None
+    reason = src.transcode_reason(policy)
+    if reason is not None:
+        src.close()
+        log.info("transcoding %s: %s", redact_url(spec), reason)
+        return None
+    log.info(
+        "passing %s through without re-encoding (H.264 %s, %dx%d)",
+        redact_url(spec),
+        src.sps.profile_level_id if src.sps else "?",
+        src.width,
+        src.height,
+    )
+    return src
+
+
+def open_video_source(
+    spec: str, width: int, height: int, fps: float, *, passthrough: str = "auto"
+) -> VideoSource:
+    """``testsrc``, a file path, ``rtsp://...`` or ``webcam[:device]``.
+
+    ``passthrough``: ``auto`` sends an RTSP camera's (or file's) H.264 as it is
+    when its profile suits Alexa (see :func:`~alexa_doorbell.camera.h264.transcode_reason`);
+    ``never`` always decodes and re-encodes at ``width`` x ``height``.
+    """
     if spec in ("testsrc", "test", "pattern"):
         return TestPatternSource(width, height, fps)
     if spec.startswith(("rtsp://", "rtsps://")):
-        return ContainerVideoSource(
-            spec, width, height, fps, options={"rtsp_transport": "tcp"}, live=True
-        )
+        opts = {"rtsp_transport": "tcp"}
+        src = _try_passthrough(spec, passthrough, options=opts, live=True)
+        return src or ContainerVideoSource(spec, width, height, fps, options=opts, live=True)
     if spec == "webcam" or spec.startswith("webcam:"):
         url, fmt = webcam_input(spec)
         opts = {"video_size": f"{width}x{height}", "framerate": str(int(fps))}
@@ -196,7 +396,8 @@ def open_video_source(spec: str, width: int, height: int, fps: float) -> VideoSo
         raise MediaSourceError(
             f"video source {spec!r} is not testsrc, rtsp://..., webcam[:device] or an existing file"
         )
-    return ContainerVideoSource(spec, width, height, fps, loop=True)
+    src = _try_passthrough(spec, passthrough, loop=True)
+    return src or ContainerVideoSource(spec, width, height, fps, loop=True)
 
 
 # -- audio -------------------------------------------------------------------
@@ -352,11 +553,22 @@ class AudioSink:
         return math.sqrt(self._sum_sq / self.samples) / 32768 if self.samples else 0.0
 
     def write(self, frame: av.AudioFrame) -> None:
+        channels = len(frame.layout.channels)
+        if frame.format.name == "s16" and frame.sample_rate == AUDIO_RATE and channels <= 2:
+            # What aiortc's Opus decoder gives: packed s16 at 48 kHz. Mixing to
+            # mono here costs a fraction of a resampler per viewer.
+            pcm = np.frombuffer(frame.planes[0], np.int16, count=frame.samples * channels)
+            if channels == 2:
+                pcm = ((pcm[0::2].astype(np.int32) + pcm[1::2]) >> 1).astype(np.int16)
+            self._add(pcm)
+            return
         for out in self._resampler.resample(frame):
-            pcm = out.to_ndarray().reshape(-1).astype(np.int16)
-            self.samples += len(pcm)
-            self._sum_sq += float(np.square(pcm.astype(np.float64)).sum())
-            self._write_pcm(pcm)
+            self._add(out.to_ndarray().reshape(-1).astype(np.int16))
+
+    def _add(self, pcm: np.ndarray) -> None:
+        self.samples += len(pcm)
+        self._sum_sq += float(np.dot(pcm, pcm.astype(np.float64)))
+        self._write_pcm(pcm)
 
     def _write_pcm(self, pcm: np.ndarray) -> None:
         pass
