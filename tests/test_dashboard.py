@@ -361,3 +361,18 @@ async def test_dashboard_server_picks_a_free_port(local_cloud, store) -> None:
             reply = await http.get(server.url + "/api/cameras")
         assert reply.json()["cameras"][0]["endpoint_id"] == "front-door"
     await asyncio.sleep(0)
+
+
+async def test_dashboard_sweeps_cameras_that_went_silent(cloud, store) -> None:  # type: ignore[no-untyped-def]
+    """On one machine the dashboard runs the notifier's sweep (AWS schedules it)."""
+    from alexa_doorbell.web.app import DashboardServer
+
+    settings = cloud.settings.model_copy(update={"health_max_age": 0.4})
+    await asyncio.to_thread(link, settings, store)
+    # The camera said OK, then lost power: no goodbye, only a stale heartbeat.
+    store.put_health(Health("front-door", "OK", time.time() - 60))
+    async with DashboardServer(settings, store=store):
+        reports = await asyncio.to_thread(cloud.cloud.gateway.wait_for, "ChangeReport", 1, 5)
+    value = reports[0]["event"]["payload"]["change"]["properties"][0]["value"]["value"]
+    assert value == "UNREACHABLE"
+    assert store.get_health("front-door").connectivity == "UNREACHABLE"

@@ -589,8 +589,7 @@ def run_demo(
             console.print(f"What the Echo saw:   {summary['snapshot']}")
         if summary["talkback_wav"]:
             console.print(f"What the camera heard: {summary['talkback_wav']}")
-    if not keep_running:
-        shutil.rmtree(settings.data_dir, ignore_errors=True)
+    shutil.rmtree(settings.data_dir, ignore_errors=True)  # a fresh, throwaway cloud each run
     return 0 if ok else 1
 
 
@@ -604,19 +603,17 @@ async def _keep_running(demo: Demo, console: Console) -> None:
     console.print("Point AWS tools at it with:")
     for k, v in demo.settings.aws_env().items():
         console.print(f"  export {k}={v}")
-    server = None
-    try:
-        from alexa_doorbell.web.app import start_dashboard
+    from alexa_doorbell.web.app import start_dashboard
 
-        server = await start_dashboard(demo.settings, host="127.0.0.1", port=8760)
-        console.print("Dashboard: http://127.0.0.1:8760/")
-    except ImportError:
-        pass
+    try:
+        server = await start_dashboard(demo.settings, port=8760, store=demo.store)
+    except OSError:  # 8760 taken (another dashboard?): any free port will do
+        server = await start_dashboard(demo.settings, port=0, store=demo.store)
+    console.print(f"Dashboard: {server.url}/")
     console.print("Running until Ctrl-C.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    if server is not None:
-        await server.stop()
+    await server.stop()

@@ -689,6 +689,10 @@ class InProcessNotifier:
         """The camera agent's callback: record health, ChangeReport on change."""
         self.notifier.health(endpoint_id, connectivity)
 
+    def sweep(self) -> list[Outcome]:
+        """Report cameras that went silent (what the scheduled Lambda does in AWS)."""
+        return self.notifier.sweep()
+
     def status(self) -> list[dict[str, Any]]:
         return self.notifier.token_status()
 

@@ -120,13 +120,20 @@ class NotifierPress:
         self._notifier: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self, endpoint_id: str) -> Any:
+    def notifier(self) -> Any:
         with self._lock:
             if self._notifier is None:
                 from alexa_doorbell.skill.notify import local_notifier
 
                 self._notifier = local_notifier(self.settings, self.store)
-        return self._notifier.press(endpoint_id, cause="APP_INTERACTION")
+            return self._notifier
+
+    def __call__(self, endpoint_id: str) -> Any:
+        return self.notifier().press(endpoint_id, cause="APP_INTERACTION")
+
+    def sweep(self) -> Any:
+        """Report cameras that went silent (local cloud only: AWS schedules the notifier)."""
+        return self.notifier().sweep()
 
     def close(self) -> None:
         with self._lock:
@@ -342,13 +349,31 @@ class Dashboard:
         return inputs
 
 
+async def _sweep_forever(sweep: Callable[[], Any], interval: float) -> None:
+    """On one machine nobody schedules the notifier's sweep: the dashboard does."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(sweep)
+        except Exception as exc:  # not configured or a gateway hiccup: try again later
+            log.warning("health sweep failed: %s", exc)
+
+
 def create_app(settings: Settings, *, store: Any = None, press: PressFn | None = None) -> Starlette:
     """The dashboard ASGI app. ``store`` and ``press`` default to the configured ones."""
     dash = Dashboard(settings, store, press)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        sweeper = None
+        sweep = getattr(dash.press_fn, "sweep", None)
+        if settings.is_local and sweep is not None:
+            sweeper = asyncio.create_task(_sweep_forever(sweep, settings.health_max_age / 2))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         dash.close()
 
     app = Starlette(
