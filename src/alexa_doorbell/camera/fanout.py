@@ -245,7 +245,8 @@ class VideoFanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.source.close()
+        # Waits for a read still running in a worker thread, off the event loop.
+        await asyncio.to_thread(self.source.close)
 
     def subscribe(self) -> FanoutVideoTrack:
         track = FanoutVideoTrack(self)
@@ -428,7 +429,8 @@ class AudioFanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.source.close()
+        # Waits for a read still running in a worker thread, off the event loop.
+        await asyncio.to_thread(self.source.close)
 
     def subscribe(self) -> FanoutAudioTrack:
         track = FanoutAudioTrack(self)

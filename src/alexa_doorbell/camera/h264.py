@@ -39,11 +39,9 @@ def split_annexb(data: bytes) -> list[bytes]:
         start = i + 3
         j = data.find(b"\x00\x00\x01", start)
         end = len(data) if j < 0 else j
-        nal = data[start:end]
-        if j >= 0:
-            # The zero before a 4-byte start code belongs to the start code;
-            # trailing_zero_8bits are not part of a NAL unit either.
-            nal = nal.rstrip(b"\x00")
+        # The zero before a 4-byte start code belongs to the start code, and
+        # trailing_zero_8bits are not part of a NAL unit (which never ends in 0x00).
+        nal = data[start:end].rstrip(b"\x00")
         if nal:
             nals.append(nal)
         i = j

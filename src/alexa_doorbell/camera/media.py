@@ -17,6 +17,7 @@ import logging
 import math
 import re
 import sys
+import threading
 import time
 import wave
 from pathlib import Path
@@ -119,6 +120,8 @@ class ContainerVideoSource(VideoSource):
         self._epoch = self._start  # pts origin; never moves, so pts only grow
         self._offset = 0.0  # seconds added per loop of a file
         self._last = 0.0
+        # A read runs in a worker thread: closing the container under it crashes FFmpeg.
+        self._lock = threading.Lock()
         self._open()
 
     def _open(self) -> None:
@@ -160,8 +163,14 @@ class ContainerVideoSource(VideoSource):
                 frame = frame.reformat(self.width, self.height, "yuv420p")
             return frame, t
 
+    def _locked_next(self) -> tuple[av.VideoFrame, float]:
+        with self._lock:
+            if self._container is None:
+                raise MediaSourceError("video source closed")
+            return self._next()
+
     async def read(self) -> av.VideoFrame:
-        frame, t = await asyncio.to_thread(self._next)
+        frame, t = await asyncio.to_thread(self._locked_next)
         if not self.live:  # files: play at their own pace
             delay = self._start + t - time.monotonic()
             if delay > 0:
@@ -173,9 +182,10 @@ class ContainerVideoSource(VideoSource):
         return frame
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+                self._container = None
 
 
 def redact_url(url: str) -> str:
@@ -213,9 +223,10 @@ class H264PassthroughSource(VideoSource):
         self._epoch = self._start
         self._offset: float | None = None  # source seconds -> agent seconds
         self._loop_offset = 0.0
-        self._last = -1.0
+        self._last: float | None = None
         self._decoder: Any = None
         self.reordered = 0
+        self._lock = threading.Lock()  # as ContainerVideoSource: no close during a read
         self._open()
         stream = self._container.streams.video[0]
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
@@ -277,7 +288,7 @@ class H264PassthroughSource(VideoSource):
                         raise MediaSourceError(
                             f"video source {redact_url(self.url)!r} ended"
                         ) from None
-                    self._loop_offset = self._last + 1 / self.fps
+                    self._loop_offset = (self._last or 0.0) + 1 / self.fps
                     self._container.close()
                     self._open()
                     continue
@@ -289,17 +300,28 @@ class H264PassthroughSource(VideoSource):
                 continue
             data, idr = self.writer.write(bytes(packet))
             ts = packet.pts if packet.pts is not None else packet.dts
-            if ts is None:
-                t = self._last + 1 / self.fps
-            else:
+            if ts is not None:
                 t = float(ts * self._time_base) + self._loop_offset
-            if t < self._last:
+            else:  # e.g. RTSP's first packet, before the RTP clock is known
+                t = self._last + 1 / self.fps if self._last is not None else 0.0
+            if self._last is not None and t < self._last:
                 self.reordered += 1  # B-frames the stream's parameters did not announce
+                if self.reordered == 1:
+                    log.warning(
+                        "%s reorders pictures (B-frames): set passthrough = 'never' for it",
+                        redact_url(self.url),
+                    )
             self._last = t
             return data, idr, t
 
+    def _locked_next(self) -> tuple[bytes, bool, float]:
+        with self._lock:
+            if self._container is None:
+                raise MediaSourceError("video source closed")
+            return self._next()
+
     async def read_packet(self) -> av.Packet:
-        data, idr, t = await asyncio.to_thread(self._next)
+        data, idr, t = await asyncio.to_thread(self._locked_next)
         now = time.monotonic()
         if not self.live:  # files: play at their own pace
             delay = self._start + t - now
@@ -332,9 +354,10 @@ class H264PassthroughSource(VideoSource):
                 return frame
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+                self._container = None
 
 
 def webcam_input(spec: str) -> tuple[str, str]:
@@ -385,7 +408,9 @@ def open_video_source(
     if spec in ("testsrc", "test", "pattern"):
         return TestPatternSource(width, height, fps)
     if spec.startswith(("rtsp://", "rtsps://")):
-        opts = {"rtsp_transport": "tcp"}
+        # TCP: no lost packets to conceal. 1 s of probing (FFmpeg's default is
+        # 5 s) is enough to learn the picture size and whether B-frames come.
+        opts = {"rtsp_transport": "tcp", "analyzeduration": "1000000"}
         src = _try_passthrough(spec, passthrough, options=opts, live=True)
         return src or ContainerVideoSource(spec, width, height, fps, options=opts, live=True)
     if spec == "webcam" or spec.startswith("webcam:"):
