@@ -116,7 +116,7 @@ def test_race_from_threads_with_separate_clients(aws):
 
 
 def test_item_layout_and_expiry(aws):
-    """Keys as the README ("The DynamoDB table") describes; sessions and events expire, tokens never."""
+    """Keys as the README's "The DynamoDB table" shows; sessions and events expire, tokens not."""
     create_table_from_template("t")
     store = DynamoDbStore("t")
     store.put_tokens(make_tokens("u1"))
