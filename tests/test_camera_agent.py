@@ -71,6 +71,26 @@ async def test_echo_show_offer_gets_video_and_two_way_audio(agent: CameraAgent) 
         await echo.close()
 
 
+async def test_viewers_share_one_encoding_and_one_packetization(agent: CameraAgent) -> None:
+    from alexa_doorbell.camera.fanout import SharedPayloadEncoder
+
+    echoes = [(await _watch(agent, f"viewer-{i}"))[0] for i in range(2)]
+    try:
+        for echo in echoes:
+            assert await echo.wait_frames(10, timeout=10) >= 10
+        await asyncio.sleep(0.5)
+        for echo in echoes:  # both hear the camera's tone, from one Opus encoder
+            assert echo.report().audio_rms > 0.05
+        assert agent.audio.frames_encoded <= agent.audio.frames_read + 1
+        assert agent.video.frames_encoded <= agent.video.frames_read
+        for session in agent.sessions.values():  # aiortc only adds RTP headers and SRTP
+            for tr in session.pc.getTransceivers():
+                assert isinstance(tr.sender._RTCRtpSender__encoder, SharedPayloadEncoder)
+    finally:
+        for echo in echoes:
+            await echo.close()
+
+
 async def test_pli_from_a_viewer_makes_a_keyframe(agent: CameraAgent) -> None:
     echo, _ = await _watch(agent, "viewer-pli")
     try:

@@ -164,3 +164,38 @@ async def test_file_source_loops(tmp_path: Path) -> None:
 def test_bad_sources_say_what_to_fix(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(MediaSourceError, match=message):
         call()
+
+
+async def test_audio_is_encoded_once_per_codec_for_all_viewers() -> None:
+    from alexa_doorbell.camera.fanout import AudioFanout, EncodedFrame
+
+    fanout = AudioFanout(ToneSource(440))
+    fanout.start()
+    try:
+        opus = [fanout.subscribe() for _ in range(3)]
+        pcmu = fanout.subscribe()
+        raw = fanout.subscribe()  # e.g. G.722: aiortc encodes for it
+        for t in opus:
+            t.use_shared("opus")
+        pcmu.use_shared("pcmu")
+        got = [[await asyncio.wait_for(t.recv(), 2) for _ in range(5)] for t in opus]
+        # The very same encoded payloads for every Opus viewer.
+        assert all(a is b is c for a, b, c in zip(*got, strict=True))
+        assert all(isinstance(f, EncodedFrame) and f.payloads for f in got[0])
+        assert [f.timestamp for f in got[0]] == sorted(f.timestamp for f in got[0])
+        assert len((await pcmu.recv()).payloads[0]) == 160  # 20 ms of G.711 at 8 kHz
+        assert isinstance(await raw.recv(), av.AudioFrame)
+        # Two codecs in use: two encodes per frame, however many viewers.
+        assert fanout.frames_encoded <= 2 * fanout.frames_read + 2
+        # aiortc's Opus decoder hears the tone.
+        dec = av.CodecContext.create("libopus", "r")
+        pcm = np.concatenate(
+            [
+                f.to_ndarray().reshape(-1)
+                for e in got[0]
+                for f in dec.decode(av.Packet(e.payloads[0]))
+            ]
+        )
+        assert np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) / 32768 > 0.05
+    finally:
+        await fanout.stop()
