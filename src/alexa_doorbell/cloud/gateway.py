@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from alexa_doorbell.alexa.schema import schema_errors
-from alexa_doorbell.cloud.lwa import LwaEmulator, _json
+from alexa_doorbell.cloud.faults import FaultQueue
+from alexa_doorbell.cloud.lwa import LwaEmulator, _json, bearer_token
 
 MAX_BODY = 256 * 1024
 MAX_EVENTS = 1000  # recent accepted events kept in memory
@@ -49,13 +50,6 @@ def gateway_error(status: int, code: str, description: str) -> JSONResponse:
     )
 
 
-@dataclass
-class _Fault:
-    status: int
-    code: str
-    remaining: int
-
-
 @dataclass(frozen=True)
 class AcceptedEvent:
     received_at: float
@@ -71,7 +65,7 @@ class EventGateway:
     def __init__(self, lwa: LwaEmulator) -> None:
         self.lwa = lwa
         self._events: list[AcceptedEvent] = []
-        self._faults: list[_Fault] = []
+        self.faults = FaultQueue(DEFAULT_CODES, "INTERNAL_SERVICE_EXCEPTION")
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self.requests = 0  # every POST /v3/events, accepted or not
@@ -102,31 +96,15 @@ class EventGateway:
             self._events.clear()
 
     def add_fault(self, status: int, code: str | None = None, count: int = 1) -> None:
-        with self._lock:
-            self._faults.append(
-                _Fault(
-                    status, code or DEFAULT_CODES.get(status, "INTERNAL_SERVICE_EXCEPTION"), count
-                )
-            )
-
-    def _next_fault(self) -> _Fault | None:
-        with self._lock:
-            while self._faults and self._faults[0].remaining <= 0:
-                self._faults.pop(0)
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.remaining -= 1
-            return fault
+        self.faults.add(status, code, count)
 
     # -- HTTP ------------------------------------------------------------------------
     async def post_event(self, request: Request) -> Response:
         self.requests += 1
-        fault = self._next_fault()
+        fault = self.faults.take()
         if fault is not None:
             return gateway_error(fault.status, fault.code, "Injected fault (local cloud)")
-        auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        token = bearer_token(request)
         user_id = self.lwa.user_for_token(token, kinds=("access",))
         if user_id is None:
             why = (

@@ -13,10 +13,8 @@ import base64
 import binascii
 import json
 import secrets
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from alexa_doorbell.cloud.db import CloudDB, TokenRow
+from alexa_doorbell.cloud.faults import FaultQueue
 from alexa_doorbell.config import Settings
 
 CODE_LIFETIME = 300.0  # AcceptGrant codes are short-lived: exchange at once
@@ -44,19 +43,11 @@ def lwa_error(status: int, error: str, description: str) -> JSONResponse:
     )
 
 
-@dataclass
-class Fault:
-    status: int
-    error: str
-    remaining: int
-
-
 class LwaEmulator:
     def __init__(self, settings: Settings, db: CloudDB) -> None:
         self.settings = settings
         self.db = db
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
+        self.faults = FaultQueue(DEFAULT_ERRORS, "server_error")
         self.token_requests = 0  # how many /auth/o2/token calls arrived (tests count refreshes)
 
     # -- in-process API --------------------------------------------------------
@@ -80,10 +71,7 @@ class LwaEmulator:
         return {"code": code, "access_token": link_token, "user_id": user_id}
 
     def add_fault(self, status: int, error: str | None = None, count: int = 1) -> None:
-        with self._lock:
-            self._faults.append(
-                Fault(status, error or DEFAULT_ERRORS.get(status, "server_error"), count)
-            )
+        self.faults.add(status, error, count)
 
     def revoke(self, user_id: str) -> int:
         return self.db.revoke_user(user_id)
@@ -100,22 +88,12 @@ class LwaEmulator:
             return None
         return row.user_id
 
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            while self._faults and self._faults[0].remaining <= 0:
-                self._faults.pop(0)
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.remaining -= 1
-            return fault
-
     # -- HTTP ------------------------------------------------------------------
     async def token(self, request: Request) -> JSONResponse:
         self.token_requests += 1
-        fault = self._next_fault()
+        fault = self.faults.take()
         if fault is not None:
-            return lwa_error(fault.status, fault.error, "Injected fault (local cloud)")
+            return lwa_error(fault.status, fault.code, "Injected fault (local cloud)")
         raw = await request.body()
         ctype = request.headers.get("content-type", "")
         try:
@@ -204,9 +182,7 @@ class LwaEmulator:
         return form.get("client_id"), form.get("client_secret")
 
     async def profile(self, request: Request) -> JSONResponse:
-        auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        token = token or request.query_params.get("access_token", "")
+        token = bearer_token(request) or request.query_params.get("access_token", "")
         if not token:
             return lwa_error(
                 400, "invalid_request", "The request is missing a required parameter : access_token"
@@ -243,6 +219,12 @@ class LwaEmulator:
     async def admin_expire(self, request: Request) -> JSONResponse:
         body = await _json(request)
         return JSONResponse({"expired": self.expire_access_tokens(body.get("user_id"))})
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header, or ""."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
 
 
 async def _json(request: Request) -> dict[str, Any]:
