@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,28 +22,16 @@ from aiortc.sdp import candidate_from_sdp
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import candidate_payload, decode_payload
+from tests.helpers.chromium import chromium, requires_chromium
 from tests.helpers.kvs_master import KvsTestMaster, channel_arn
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK = ROOT / "node_modules" / "amazon-kinesis-video-streams-webrtc" / "dist" / "kvs-webrtc.min.js"
 PAGE = Path(__file__).parent / "browser" / "kvs_viewer.html"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--ignore-certificate-errors",
-    # Plain host candidates (not mDNS names) so the aiortc master can reach the browser.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    requires_chromium,
     pytest.mark.skipif(
         not SDK.exists(), reason="node_modules is missing: run scripts/setup-test-deps (npm ci)"
     ),
@@ -131,8 +118,6 @@ def pages() -> Iterator[str]:
 
 
 async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages: str) -> None:
-    from playwright.async_api import async_playwright
-
     arn = await asyncio.to_thread(channel_arn, local_cloud, "front-door")
     peer = AiortcMaster()
     master = KvsTestMaster(local_cloud, answer=peer.answer)
@@ -145,37 +130,33 @@ async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages
 
     relay = asyncio.create_task(relay_candidates())
     try:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        async with chromium("--ignore-certificate-errors") as browser:
+            context = await browser.new_context(ignore_https_errors=True)
+            page = await context.new_page()
+            await page.goto(f"{pages}/index.html")
+            await page.evaluate(
+                "cfg => window.runViewer(cfg)",
+                sdk_config(local_cloud, arn, clientId="chromium-viewer"),
+            )
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text))
             try:
-                context = await browser.new_context(ignore_https_errors=True)
-                page = await context.new_page()
-                await page.goto(f"{pages}/index.html")
-                await page.evaluate(
-                    "cfg => window.runViewer(cfg)",
-                    sdk_config(local_cloud, arn, clientId="chromium-viewer"),
+                await page.wait_for_function("window.results.answer !== null", timeout=15000)
+            except Exception:
+                pytest.fail(f"no answer: {await page.evaluate('window.results')} {console}")
+            # The master's candidates go to the viewer as ICE_CANDIDATE messages.
+            for cand, mid, index in peer.candidates():
+                await master.send(
+                    "ICE_CANDIDATE", candidate_payload(cand, mid, index), "chromium-viewer"
                 )
-                console: list[str] = []
-                page.on("console", lambda m: console.append(m.text))
-                try:
-                    await page.wait_for_function("window.results.answer !== null", timeout=15000)
-                except Exception:
-                    pytest.fail(f"no answer: {await page.evaluate('window.results')} {console}")
-                # The master's candidates go to the viewer as ICE_CANDIDATE messages.
-                for cand, mid, index in peer.candidates():
-                    await master.send(
-                        "ICE_CANDIDATE", candidate_payload(cand, mid, index), "chromium-viewer"
-                    )
-                try:
-                    await page.wait_for_function(
-                        "window.results.candidates.length > 0 && window.results.pong === 'pong'",
-                        timeout=15000,
-                    )
-                except Exception:
-                    pytest.fail(f"not connected: {await page.evaluate('window.results')}")
-                results = await page.evaluate("window.results")
-            finally:
-                await browser.close()
+            try:
+                await page.wait_for_function(
+                    "window.results.candidates.length > 0 && window.results.pong === 'pong'",
+                    timeout=15000,
+                )
+            except Exception:
+                pytest.fail(f"not connected: {await page.evaluate('window.results')}")
+            results = await page.evaluate("window.results")
     finally:
         relay.cancel()
         await master.close()
@@ -195,8 +176,6 @@ async def test_official_sdk_master_answers_send_alexa_offer(
     local_cloud: Settings, pages: str
 ) -> None:
     """Alexa's path with a browser camera: boto3 SendAlexaOfferToMaster → SDK MASTER → Answer."""
-    from playwright.async_api import async_playwright
-
     arn = await asyncio.to_thread(channel_arn, local_cloud, "front-door")
     sig = await asyncio.to_thread(
         lambda: api.signaling_client(
@@ -216,21 +195,17 @@ async def test_official_sdk_master_answers_send_alexa_offer(
     await alexa.setLocalDescription(await alexa.createOffer())
     sender = "alexa.amzn1_echo_session.1a2b3c4d"
     try:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = await (await browser.new_context(ignore_https_errors=True)).new_page()
-                await page.goto(f"{pages}/index.html")
-                await page.evaluate("cfg => window.runMaster(cfg)", sdk_config(local_cloud, arn))
-                await page.wait_for_function("window.results.opened", timeout=10000)
-                answer = await asyncio.to_thread(
-                    api.send_alexa_offer_to_master, sig, arn, sender, alexa.localDescription.sdp
-                )
-                await alexa.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-                assert await asyncio.wait_for(pong, 15) == "pong"
-                results = await page.evaluate("window.results")
-            finally:
-                await browser.close()
+        async with chromium("--ignore-certificate-errors") as browser:
+            page = await (await browser.new_context(ignore_https_errors=True)).new_page()
+            await page.goto(f"{pages}/index.html")
+            await page.evaluate("cfg => window.runMaster(cfg)", sdk_config(local_cloud, arn))
+            await page.wait_for_function("window.results.opened", timeout=10000)
+            answer = await asyncio.to_thread(
+                api.send_alexa_offer_to_master, sig, arn, sender, alexa.localDescription.sdp
+            )
+            await alexa.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            assert await asyncio.wait_for(pong, 15) == "pong"
+            results = await page.evaluate("window.results")
     finally:
         await alexa.close()
     assert results["offers"] == [sender]

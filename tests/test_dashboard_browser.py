@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,13 @@ from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
 from alexa_doorbell.config import Settings
 from alexa_doorbell.store import open_store
 from alexa_doorbell.web.app import DashboardServer
+from tests.helpers.chromium import chromium, requires_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 VENDOR = ROOT / "src" / "alexa_doorbell" / "web" / "static" / "vendor" / "kvs-webrtc.min.js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Plain host candidates (not mDNS names) so the aiortc agent can reach the browser.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    # A fake microphone (a beep) that needs no permission prompt.
+# A fake microphone (a beep) that needs no permission prompt.
+FAKE_MEDIA_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
@@ -47,7 +39,7 @@ CHROMIUM_ARGS = [
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    requires_chromium,
     pytest.mark.skipif(not VENDOR.exists(), reason="the vendored KVS WebRTC SDK is missing"),
 ]
 
@@ -70,8 +62,20 @@ def _small_camera(settings: Settings) -> None:
     settings.cameras[0] = cam
 
 
-async def _browser(p: Any, *extra: str) -> Any:
-    return await p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra])
+@asynccontextmanager
+async def _dashboard_page(
+    settings: Settings, store: Any, path: str = "/", *extra: str, **page_options: Any
+) -> AsyncIterator[Any]:
+    """A running dashboard, opened at ``path`` in Chromium; both stopped on exit."""
+    dashboard = DashboardServer(settings, store=store)
+    await dashboard.start()
+    try:
+        async with chromium(*FAKE_MEDIA_ARGS, *extra) as browser:
+            page = await browser.new_page(**page_options)
+            await page.goto(dashboard.url + path)
+            yield page
+    finally:
+        await dashboard.stop()
 
 
 async def _window(page: Any, expr: str, timeout: float = 30000) -> Any:
@@ -84,8 +88,6 @@ async def _window(page: Any, expr: str, timeout: float = 30000) -> Any:
 
 
 async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
-    from playwright.async_api import async_playwright
-
     _small_camera(local_cloud)
     store = open_store(local_cloud.store_location)
     agent = CameraAgent(
@@ -96,89 +98,81 @@ async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
     )
     await agent.start()
     await agent.wait_ready()
-    dashboard = DashboardServer(local_cloud, store=store)
-    await dashboard.start()
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        async with async_playwright() as p:
-            browser = await _browser(p)
-            try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 860})
-                await page.goto(dashboard.url + "/")
+        async with _dashboard_page(
+            local_cloud, store, viewport={"width": 1280, "height": 860}
+        ) as page:
+            # Live view: decoded frames keep coming.
+            await _window(page, "window.dashboard.viewer.framesDecoded > 5")
+            first = await page.evaluate("window.dashboard.viewer.framesDecoded")
+            later = await _window(page, f"window.dashboard.viewer.framesDecoded > {first + 10}")
+            stats = later["viewer"]["stats"]
+            assert later["viewer"]["via"] == "relay"  # no trust in the cloud's certificate
+            assert later["viewer"]["firstFrameMs"] < 15000
+            print(
+                f"dashboard live view: first frame <= {later['viewer']['firstFrameMs']:.0f} ms,"
+                f" {stats['bitrateKbps']:.0f} kbit/s, RTT {stats['rttMs']:.1f} ms,"
+                f" buffer {stats['bufferMs']:.0f} ms"
+            )
+            assert later["viewer"]["state"] == "connected"
+            assert stats["width"] == 320 and stats["height"] == 240
+            assert stats["bitrateKbps"] and stats["bitrateKbps"] > 10
+            assert stats["rttMs"] is not None and stats["rttMs"] < 500
+            assert await page.evaluate("document.getElementById('video').videoWidth") == 320
+            assert await page.evaluate("!document.getElementById('video').paused")
 
-                # Live view: decoded frames keep coming.
-                await _window(page, "window.dashboard.viewer.framesDecoded > 5")
-                first = await page.evaluate("window.dashboard.viewer.framesDecoded")
-                later = await _window(page, f"window.dashboard.viewer.framesDecoded > {first + 10}")
-                stats = later["viewer"]["stats"]
-                assert later["viewer"]["via"] == "relay"  # no trust in the cloud's certificate
-                assert later["viewer"]["firstFrameMs"] < 15000
-                print(
-                    f"dashboard live view: first frame <= {later['viewer']['firstFrameMs']:.0f} ms,"
-                    f" {stats['bitrateKbps']:.0f} kbit/s, RTT {stats['rttMs']:.1f} ms,"
-                    f" buffer {stats['bufferMs']:.0f} ms"
-                )
-                assert later["viewer"]["state"] == "connected"
-                assert stats["width"] == 320 and stats["height"] == 240
-                assert stats["bitrateKbps"] and stats["bitrateKbps"] > 10
-                assert stats["rttMs"] is not None and stats["rttMs"] < 500
-                assert await page.evaluate("document.getElementById('video').videoWidth") == 320
-                assert await page.evaluate("!document.getElementById('video').paused")
+            # The status panel: camera online, with this browser as a viewer.
+            await page.wait_for_selector("#cameras li[data-connectivity=OK]", timeout=10000)
+            await _window(page, "window.dashboard.status.cameras[0].viewers >= 1")
+            await page.wait_for_function(
+                "document.getElementById('st-latency').textContent.includes('ms')"
+            )
 
-                # The status panel: camera online, with this browser as a viewer.
-                await page.wait_for_selector("#cameras li[data-connectivity=OK]", timeout=10000)
-                await _window(page, "window.dashboard.status.cameras[0].viewers >= 1")
-                await page.wait_for_function(
-                    "document.getElementById('st-latency').textContent.includes('ms')"
-                )
+            # Push-to-talk: the agent hears the fake microphone only while held.
+            session = next(iter(agent.sessions.values()))
+            talk = page.locator("#talk")
+            box = await talk.bounding_box()
+            assert box is not None
+            await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            await page.mouse.down()
+            await _window(page, "window.dashboard.talk.micEnabled === true")
+            await _wait_for(lambda: session.sink is not None and session.sink.seconds > 0.3)
+            sink = session.sink
+            assert sink is not None
+            before = (sink.samples, sink._sum_sq)
+            await asyncio.sleep(1.0)
+            held_rms = _window_rms(sink, before)
+            await page.mouse.up()
+            await _window(page, "window.dashboard.talk.micEnabled === false")
+            await asyncio.sleep(0.5)  # what was in flight
+            before = (sink.samples, sink._sum_sq)
+            await asyncio.sleep(1.0)
+            released_rms = _window_rms(sink, before)
+            assert held_rms > 0.01, held_rms
+            assert released_rms < held_rms / 10, (held_rms, released_rms)
 
-                # Push-to-talk: the agent hears the fake microphone only while held.
-                session = next(iter(agent.sessions.values()))
-                talk = page.locator("#talk")
-                box = await talk.bounding_box()
-                assert box is not None
-                await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-                await page.mouse.down()
-                await _window(page, "window.dashboard.talk.micEnabled === true")
-                await _wait_for(lambda: session.sink is not None and session.sink.seconds > 0.3)
-                sink = session.sink
-                assert sink is not None
-                before = (sink.samples, sink._sum_sq)
-                await asyncio.sleep(1.0)
-                held_rms = _window_rms(sink, before)
-                await page.mouse.up()
-                await _window(page, "window.dashboard.talk.micEnabled === false")
-                await asyncio.sleep(0.5)  # what was in flight
-                before = (sink.samples, sink._sum_sq)
-                await asyncio.sleep(1.0)
-                released_rms = _window_rms(sink, before)
-                assert held_rms > 0.01, held_rms
-                assert released_rms < held_rms / 10, (held_rms, released_rms)
+            await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-                await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            # Phone width: one column, nothing wider than the screen.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await asyncio.sleep(0.3)
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
 
-                # Phone width: one column, nothing wider than the screen.
-                await page.set_viewport_size({"width": 390, "height": 844})
-                await asyncio.sleep(0.3)
-                overflow = await page.evaluate(
-                    "document.documentElement.scrollWidth - window.innerWidth"
-                )
-                assert overflow <= 0
-                await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
-
-                # The agent stops: the status panel says offline, with what to do.
-                await agent.stop()
-                await page.wait_for_selector(
-                    "#cameras li[data-connectivity=UNREACHABLE]", timeout=10000
-                )
-                status = await page.evaluate("window.dashboard.status")
-                assert status["cameras"][0]["online"] is False
-                assert any("offline" in p["what"] for p in status["problems"])
-                assert "offline" in await page.locator("#cameras").inner_text()
-            finally:
-                await browser.close()
+            # The agent stops: the status panel says offline, with what to do.
+            await agent.stop()
+            await page.wait_for_selector(
+                "#cameras li[data-connectivity=UNREACHABLE]", timeout=10000
+            )
+            status = await page.evaluate("window.dashboard.status")
+            assert status["cameras"][0]["online"] is False
+            assert any("offline" in p["what"] for p in status["problems"])
+            assert "offline" in await page.locator("#cameras").inner_text()
     finally:
-        await dashboard.stop()
         await agent.stop()
         store.close()
 
@@ -199,8 +193,6 @@ async def _wait_for(cond: Any, timeout: float = 10.0) -> None:
 
 
 async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
-    from playwright.async_api import async_playwright
-
     from alexa_doorbell.alexa.schema import schema_errors
     from alexa_doorbell.skill.local import build_skill
     from tests import directives as D
@@ -210,31 +202,24 @@ async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
     skill = build_skill(local_cloud, store)
     reply = skill.handle(D.accept_grant(who["code"], who["access_token"]))
     assert reply["event"]["header"]["name"] == "AcceptGrant.Response", reply
-    dashboard = DashboardServer(local_cloud, store=store)
-    await dashboard.start()
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        async with async_playwright() as p:
-            browser = await _browser(p)
-            try:
-                page = await browser.new_page(viewport={"width": 390, "height": 844})
-                await page.goto(dashboard.url + "/")
-                await page.wait_for_selector("#users li >> text=amzn1.account.DASH")
-                await page.click("#press")
-                state = await _window(page, "window.dashboard.lastPress !== null")
-                assert state["lastPress"]["ok"] is True, state["lastPress"]
-                assert state["lastPress"]["status"] == "202"
-                assert "accepted" in await page.locator("#press-result").inner_text()
-                # The events table shows what was sent and the gateway's reply.
-                await page.wait_for_selector("#events td.ok >> text=202")
-                assert "DoorbellPress" in await page.locator("#events").inner_text()
-                await page.screenshot(path=str(ARTIFACTS / "dashboard-press.png"), full_page=True)
-                body = await page.content()
-                assert who["access_token"] not in body
-            finally:
-                await browser.close()
+        async with _dashboard_page(
+            local_cloud, store, viewport={"width": 390, "height": 844}
+        ) as page:
+            await page.wait_for_selector("#users li >> text=amzn1.account.DASH")
+            await page.click("#press")
+            state = await _window(page, "window.dashboard.lastPress !== null")
+            assert state["lastPress"]["ok"] is True, state["lastPress"]
+            assert state["lastPress"]["status"] == "202"
+            assert "accepted" in await page.locator("#press-result").inner_text()
+            # The events table shows what was sent and the gateway's reply.
+            await page.wait_for_selector("#events td.ok >> text=202")
+            assert "DoorbellPress" in await page.locator("#events").inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-press.png"), full_page=True)
+            body = await page.content()
+            assert who["access_token"] not in body
     finally:
-        await dashboard.stop()
         store.close()
     accepted = _cloud_json(local_cloud, "/_local/events?name=DoorbellPress")
     assert len(accepted) == 1, accepted
@@ -248,27 +233,18 @@ async def test_direct_signaling_when_the_browser_trusts_the_certificate(
     local_cloud: Settings,
 ) -> None:
     """``?direct=1``: the SDK connects to the presigned wss:// URL itself (as on AWS)."""
-    from playwright.async_api import async_playwright
-
     _small_camera(local_cloud)
     store = open_store(local_cloud.store_location)
     agent = CameraAgent(local_cloud, store=store, preset="ultrafast")
     await agent.start()
     await agent.wait_ready()
-    dashboard = DashboardServer(local_cloud, store=store)
-    await dashboard.start()
     try:
-        async with async_playwright() as p:
-            # Stands in for a user who trusted the local cloud's certificate.
-            browser = await _browser(p, "--ignore-certificate-errors")
-            try:
-                page = await browser.new_page()
-                await page.goto(dashboard.url + "/?direct=1")
-                state = await _window(page, "window.dashboard.viewer.framesDecoded > 5")
-                assert state["viewer"]["via"] == "direct"
-            finally:
-                await browser.close()
+        # Stands in for a user who trusted the local cloud's certificate.
+        async with _dashboard_page(
+            local_cloud, store, "/?direct=1", "--ignore-certificate-errors"
+        ) as page:
+            state = await _window(page, "window.dashboard.viewer.framesDecoded > 5")
+            assert state["viewer"]["via"] == "direct"
     finally:
-        await dashboard.stop()
         await agent.stop()
         store.close()
