@@ -10,8 +10,6 @@ whose answer comes back as the API's Answer (Alexa's own path).
 from __future__ import annotations
 
 import asyncio
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import candidate_payload, decode_payload
 from tests.helpers.chromium import chromium, requires_chromium
+from tests.helpers.http_stub import LoopbackServer, QuietHandler
 from tests.helpers.kvs_master import KvsTestMaster, channel_arn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,33 +87,22 @@ class AiortcMaster:
 FILES = {"/index.html": (PAGE, "text/html"), "/kvs-webrtc.min.js": (SDK, "text/javascript")}
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
+class _Files(QuietHandler):
     def do_GET(self) -> None:
         path, ctype = FILES.get(self.path, (None, ""))
         if path is None:
             self.send_error(404)
             return
-        body = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, path.read_bytes(), ctype)
 
 
 @pytest.fixture
 def pages() -> Iterator[str]:
     """The page and the SDK bundle, served from loopback: a secure context (the SDK
     signs with WebCrypto) that Chromium's local-network checks let reach 127.0.0.1."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = LoopbackServer(_Files)
+    yield server.url
+    server.close()
 
 
 async def test_official_sdk_viewer_against_emulator(local_cloud: Settings, pages: str) -> None:

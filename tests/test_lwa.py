@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
@@ -19,6 +19,7 @@ from alexa_doorbell.amazon.lwa import (
     LwaInvalidToken,
     LwaUnavailable,
 )
+from tests.helpers.http_stub import QuietHandler
 
 
 class Scripted(ThreadingHTTPServer):
@@ -37,15 +38,11 @@ class Scripted(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     server: Scripted
 
-    def log_message(self, *args) -> None:
-        pass
-
     def _reply(self) -> None:
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n).decode() if n else ""
+        body = self.read_body().decode()
         self.server.requests.append(
             {
                 "method": self.command,
@@ -57,11 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         status, payload, delay = self.server.replies.pop(0)
         time.sleep(delay)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(status, data)
 
     do_GET = do_POST = _reply
 

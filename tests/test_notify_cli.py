@@ -11,8 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from alexa_doorbell.config import Settings
 from alexa_doorbell.skill.notify import LambdaNotifier, Notifier, handle, local_notifier
 from alexa_doorbell.skill.press_cli import press_cli, tokens_status_cli
 from alexa_doorbell.store.sqlite import SqliteStore
+from tests.helpers.http_stub import LoopbackServer, QuietHandler
 from tests.test_notify import USER, Sent, link, make_notifier
 
 
@@ -101,16 +100,16 @@ def test_the_command(cloud):
 
 
 # -- AWS: through the notifier Lambda ------------------------------------------------------
-class LambdaStandIn:
+class LambdaStandIn(LoopbackServer):
     """``POST /2015-03-31/functions/{name}/invocations`` running our handler in-process."""
 
     def __init__(self, notifier: Notifier, name: str) -> None:
         self.requests: list[dict[str, Any]] = []
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 auth = self.headers.get("Authorization", "")
                 ok = (
                     self.path == f"/2015-03-31/functions/{name}/invocations"
@@ -119,28 +118,14 @@ class LambdaStandIn:
                 )
                 if not ok:
                     data = json.dumps({"Message": "Function not found"}).encode()
-                    self.send_response(404)
-                    self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+                    error = {"x-amzn-ErrorType": "ResourceNotFoundException"}
+                    self.reply(404, data, headers=error)
                 else:
                     request = json.loads(body)
                     stand_in.requests.append(request)
-                    data = json.dumps(handle(notifier, request)).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    self.reply(200, json.dumps(handle(notifier, request)).encode())
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

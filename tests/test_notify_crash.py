@@ -17,10 +17,10 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from alexa_doorbell.skill.notify import Notifier
 from alexa_doorbell.store.sqlite import SqliteStore
+from tests.helpers.http_stub import LoopbackServer, QuietHandler
 from tests.test_notify import USER, Sent, link, make_notifier
 
 PRESS = (
@@ -30,7 +30,7 @@ PRESS = (
 )
 
 
-class HoldingRelay:
+class HoldingRelay(LoopbackServer):
     """Forwards POST /auth/o2/token upstream, then keeps the reply until released."""
 
     def __init__(self, upstream: str) -> None:
@@ -39,9 +39,9 @@ class HoldingRelay:
         self.release = threading.Event()
         relay = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 req = urllib.request.Request(
                     relay.upstream + self.path,
                     data=body,
@@ -56,24 +56,13 @@ class HoldingRelay:
                 if b'"refresh_token"' in data and b"refresh_token" in body:
                     relay.refreshed.set()
                     relay.release.wait(30)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, data)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 def test_refresh_token_survives_sigkill_during_refresh(cloud, tmp_path):
