@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))  # for tests.helpers and tests.conftest
 from tests.conftest import local_settings  # noqa: E402
 from tests.helpers.kvs_master import KvsTestMaster  # noqa: E402
 
+from alexa_doorbell.alexa.events import doorbell_press  # noqa: E402
+from alexa_doorbell.amazon.lwa import LwaClient  # noqa: E402
 from alexa_doorbell.cloud.server import start_cloud_thread  # noqa: E402
-from alexa_doorbell.config import LOCAL_LWA_CLIENT_ID, LOCAL_LWA_CLIENT_SECRET  # noqa: E402
 from alexa_doorbell.kvs import api  # noqa: E402
 from alexa_doorbell.kvs.messages import sdp_payload  # noqa: E402
 
@@ -103,35 +104,10 @@ def main() -> None:
             offers = asyncio.run(alexa_offers(s, sig, arn, n))
             ws = asyncio.run(relay(s, n))
             linked = handle.cloud.lwa.link("amzn1.account.BENCH")
-            token = httpx.post(
-                s.lwa_url + "/auth/o2/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": linked["code"],
-                    "client_id": LOCAL_LWA_CLIENT_ID,
-                    "client_secret": LOCAL_LWA_CLIENT_SECRET,
-                },
-            ).json()["access_token"]
-            event = {
-                "event": {
-                    "header": {
-                        "namespace": "Alexa.DoorbellEventSource",
-                        "name": "DoorbellPress",
-                        "messageId": str(uuid.uuid4()),
-                        "payloadVersion": "3",
-                    },
-                    "endpoint": {
-                        "scope": {"type": "BearerToken", "token": token},
-                        "endpointId": "front-door",
-                    },
-                    "payload": {
-                        "cause": {"type": "PHYSICAL_INTERACTION"},
-                        "timestamp": "2026-11-24T19:13:27Z",
-                    },
-                }
-            }
+            token = LwaClient(s.lwa_url, *s.lwa_credentials()).exchange_code(linked["code"])
+            event = doorbell_press("front-door", token.access_token)
             with httpx.Client() as client:
-                headers = {"Authorization": f"Bearer {token}"}
+                headers = {"Authorization": f"Bearer {token.access_token}"}
 
                 def post() -> None:
                     r = client.post(s.local.url + "/v3/events", json=event, headers=headers)
