@@ -57,6 +57,24 @@ def test_local_lwa_defaults_match_settings():
     assert LOCAL_LWA_CLIENT_SECRET == config.LOCAL_LWA_CLIENT_SECRET
 
 
+def test_skill_config_and_settings_agree_on_the_same_env(monkeypatch, tmp_path):
+    """The Lambda's stdlib reader and the pydantic settings resolve one environment alike."""
+    from alexa_doorbell.config import Settings
+
+    for name in list(os.environ):
+        if name.startswith("ALEXA_DOORBELL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ALEXA_DOORBELL_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("ALEXA_DOORBELL_CLOUD", "local")
+    monkeypatch.setenv("ALEXA_DOORBELL_LOCAL__PORT", "8799")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    cfg, settings = SkillConfig.from_env(), Settings()
+    assert cfg.lwa_url == settings.lwa_url == "http://127.0.0.1:8799"
+    assert cfg.lwa_credentials() == settings.lwa_credentials()
+    assert cfg.store_url == settings.store_location
+    assert str(tmp_path / "xdg" / "alexa-doorbell" / "store.sqlite3") in cfg.store_url
+
+
 def test_config_from_env():
     cfg = SkillConfig.from_env(
         {

@@ -12,7 +12,7 @@ secret from the environment or AWS Secrets Manager, never from this file.
 
 The Lambda path does not import this module (pydantic is not in the Lambda
 runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
-``alexa_doorbell.skill.config``.
+``alexa_doorbell.skill.config``, where the defaults both share live.
 """
 
 from __future__ import annotations
@@ -30,27 +30,24 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from alexa_doorbell.amazon.events import GATEWAYS as EVENT_GATEWAYS
+from alexa_doorbell.skill.config import (
+    LOCAL_LWA_CLIENT_ID,
+    LOCAL_LWA_CLIENT_SECRET,
+    LWA_URL,
+    default_data_dir,
+    default_store_url,
+    read_secret,
+)
+
 ENV_PREFIX = "ALEXA_DOORBELL_"
 
 # The local cloud's emulator credentials. They open nothing but the emulator on
 # loopback and are documented in the README, like LocalStack's "test"/"test".
 LOCAL_AWS_ACCESS_KEY_ID = "AKIALOCALDOORBELL000"
 LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
-LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
-LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
-
-# Alexa event gateway per region (PROTOCOLS.md §3).
-EVENT_GATEWAYS = {
-    "NA": "https://api.amazonalexa.com",
-    "EU": "https://api.eu.amazonalexa.com",
-    "FE": "https://api.fe.amazonalexa.com",
-}
-LWA_URL = "https://api.amazon.com"
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "alexa-doorbell"
+# LOCAL_LWA_CLIENT_ID/SECRET, LWA_URL and EVENT_GATEWAYS (per region, PROTOCOLS.md §3)
+# come from the Lambda path's stdlib modules, so both sides use the same values.
 
 
 class CameraConfig(BaseModel):
@@ -166,7 +163,7 @@ class Settings(BaseSettings):
 
     @property
     def store_location(self) -> str:
-        return self.store_url or f"sqlite:///{self.data_dir / 'store.sqlite3'}"
+        return self.store_url or default_store_url(self.data_dir)
 
     @property
     def cloud_dir(self) -> Path:
@@ -203,7 +200,7 @@ class Settings(BaseSettings):
         if self.lwa_client_id and self.lwa_client_secret:
             return self.lwa_client_id, self.lwa_client_secret.get_secret_value()
         if self.lwa_client_id and self.lwa_client_secret_arn:
-            return self.lwa_client_id, _read_secret(self.lwa_client_secret_arn, self.region)
+            return self.lwa_client_id, read_secret(self.lwa_client_secret_arn, self.region)
         raise RuntimeError(
             "Login with Amazon is not configured: set ALEXA_DOORBELL_LWA_CLIENT_ID and "
             "ALEXA_DOORBELL_LWA_CLIENT_SECRET (or ALEXA_DOORBELL_LWA_CLIENT_SECRET_ARN) to the "
@@ -240,17 +237,6 @@ class Settings(BaseSettings):
     def endpoint_url(self) -> str | None:
         """endpoint_url for boto3 clients: the local cloud, or None for AWS."""
         return self.local.url if self.is_local else None
-
-
-def _read_secret(arn: str, region: str) -> str:
-    import boto3
-
-    if arn.startswith("arn:aws:ssm:") or arn.startswith("/"):
-        name = arn.split(":parameter", 1)[-1] if arn.startswith("arn:") else arn
-        ssm = boto3.client("ssm", region_name=region)
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    sm = boto3.client("secretsmanager", region_name=region)
-    return sm.get_secret_value(SecretId=arn)["SecretString"]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,7 +1,8 @@
 """Skill settings from the environment, with the standard library only (Lambda path).
 
 Reads the same ``ALEXA_DOORBELL_*`` variables as ``alexa_doorbell.config``
-(which needs pydantic and so stays off the Lambda path):
+(which needs pydantic and so stays off the Lambda path; it takes the defaults
+shared by both from here):
 
 - ``ALEXA_DOORBELL_CLOUD``: ``aws`` in Lambda; ``local`` points LWA at the local cloud
 - ``ALEXA_DOORBELL_STORE_URL``: ``dynamodb://table`` or ``sqlite:///path``
@@ -28,7 +29,7 @@ from alexa_doorbell.store.base import Device
 
 PREFIX = "ALEXA_DOORBELL_"
 LWA_URL = "https://api.amazon.com"
-# The local cloud's emulator-only LWA client (same values as alexa_doorbell.config).
+# The local cloud's emulator-only LWA client: it opens nothing but the emulator on loopback.
 LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
 LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
 
@@ -39,6 +40,17 @@ class ConfigError(Exception):
 
 def _bool(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "alexa-doorbell"
+
+
+def default_store_url(data_dir: str | Path) -> str:
+    """The SQLite store in the data directory (when no store URL is set)."""
+    return f"sqlite:///{Path(data_dir) / 'store.sqlite3'}"
 
 
 @dataclass
@@ -66,10 +78,8 @@ class SkillConfig:
             return value if value not in (None, "") else default
 
         local = get("CLOUD", "aws") == "local"
-        data_dir = get("DATA_DIR") or str(
-            Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "alexa-doorbell"
-        )
-        store_url = get("STORE_URL") or f"sqlite:///{Path(data_dir) / 'store.sqlite3'}"
+        data_dir = get("DATA_DIR") or default_data_dir(env)
+        store_url = get("STORE_URL") or default_store_url(data_dir)
         lwa_url = get("LWA_URL")
         client_id = get("LWA_CLIENT_ID")
         secret = get("LWA_CLIENT_SECRET")
@@ -140,15 +150,20 @@ def parse_cameras(text: str | None) -> list[Device]:
     return out
 
 
-def _read_secret(arn: str, region: str) -> str:
+def read_secret(arn: str, region: str) -> str:
+    """An SSM parameter (ARN or ``/name``) or a Secrets Manager secret, decrypted."""
     import boto3
 
+    if arn.startswith("arn:aws:ssm:") or arn.startswith("/"):
+        name = arn.split(":parameter", 1)[-1] if arn.startswith("arn:") else arn
+        ssm = boto3.client("ssm", region_name=region)
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    sm = boto3.client("secretsmanager", region_name=region)
+    return sm.get_secret_value(SecretId=arn)["SecretString"]
+
+
+def _read_secret(arn: str, region: str) -> str:
     try:
-        if arn.startswith("arn:aws:ssm:") or arn.startswith("/"):
-            name = arn.split(":parameter", 1)[-1] if arn.startswith("arn:") else arn
-            ssm = boto3.client("ssm", region_name=region)
-            return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-        sm = boto3.client("secretsmanager", region_name=region)
-        return sm.get_secret_value(SecretId=arn)["SecretString"]
+        return read_secret(arn, region)
     except Exception as exc:  # any AWS failure here is a configuration problem
         raise ConfigError(f"cannot read the LWA client secret from {arn}: {exc}") from None
