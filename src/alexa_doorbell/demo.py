@@ -331,16 +331,16 @@ class Demo:
             f"glass-to-glass {_fmt_ms(r.latency_ms_median)}"
         )
 
-    async def session_connected(self) -> str:
+    async def _session_event(self, name: str) -> None:
+        """SessionConnected/SessionDisconnected as Alexa sends it; the skill must acknowledge."""
         assert self.alexa is not None
         reply = await asyncio.to_thread(
-            self.alexa.session_event, "SessionConnected", self.cam.endpoint_id, self.session_id
+            self.alexa.session_event, name, self.cam.endpoint_id, self.session_id
         )
-        _expect(
-            reply_name(reply) == "Alexa.RTCSessionController.SessionConnected",
-            "SessionConnected",
-            reply_name(reply),
-        )
+        _expect(reply_name(reply) == f"Alexa.RTCSessionController.{name}", name, reply_name(reply))
+
+    async def session_connected(self) -> str:
+        await self._session_event("SessionConnected")
         return f"session {self.session_id[-12:]}"
 
     async def talk(self) -> str:
@@ -375,15 +375,7 @@ class Demo:
         )
 
     async def session_disconnected(self) -> str:
-        assert self.alexa is not None
-        reply = await asyncio.to_thread(
-            self.alexa.session_event, "SessionDisconnected", self.cam.endpoint_id, self.session_id
-        )
-        _expect(
-            reply_name(reply) == "Alexa.RTCSessionController.SessionDisconnected",
-            "SessionDisconnected",
-            reply_name(reply),
-        )
+        await self._session_event("SessionDisconnected")
         t0 = time.monotonic()
         # The camera closing its peer sends a DTLS close_notify: the Echo's peer closes.
         ended = await _wait_until(
