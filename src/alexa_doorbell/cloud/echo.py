@@ -28,6 +28,8 @@ from typing import Any
 import av
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
+from aiortc.rtp import RtpPacket
 
 from alexa_doorbell.camera.media import (
     AudioSink,
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 ECHO_SESSION_NAME = "a 2 z"
 ECHO_VIDEO_PT = 99
 ECHO_AUDIO_FMTS = "96 0 8"
+# How a real Echo (libwebrtc's NackRequester) asks for lost video: again every
+# round trip, up to 10 times, until the packet arrives. aiortc asks once.
+NACK_DEFAULT_RTT = 0.1
+NACK_MAX_RETRIES = 10
+NACK_CHECK_INTERVAL = 0.02
 
 OfferSender = Callable[[str], "Awaitable[str] | str"]
 
@@ -121,6 +128,54 @@ def _drop_rtx_ssrcs(lines: list[str]) -> list[str]:
     return result
 
 
+class RetryingNackGenerator(NackGenerator):
+    """aiortc's NACK bookkeeping, plus when each missing packet was last asked for.
+
+    aiortc sends a NACK only when a new gap appears, so a lost NACK or a lost
+    retransmission stalls its jitter buffer until some later, unrelated loss.
+    :meth:`due` lists the packets to ask for again, one round trip after the
+    last request; the round trip is the quickest repair seen so far.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ssrc: int | None = None
+        self.rtt = NACK_DEFAULT_RTT
+        self._rtt_seen: float | None = None
+        self._asked: dict[int, tuple[float, int]] = {}  # seq -> (last asked, times)
+        self.waiting = asyncio.Event()  # set while some packet is still missing
+
+    def add(self, packet: RtpPacket) -> bool:
+        self.ssrc = packet.ssrc
+        now = time.monotonic()
+        repaired = self._asked.pop(packet.sequence_number, None)
+        if repaired is not None and repaired[1] == 1:  # asked once: a clean round trip
+            sample = max(0.005, now - repaired[0])
+            self._rtt_seen = min(self._rtt_seen or sample, sample)
+            self.rtt = self._rtt_seen
+        missed = super().add(packet)
+        if missed:  # aiortc now sends one NACK listing every missing packet
+            for seq in self.missing:
+                self._asked[seq] = (now, self._asked.get(seq, (now, 0))[1] + 1)
+        for seq in [s for s in self._asked if s not in self.missing]:
+            del self._asked[seq]  # too old to be kept in aiortc's list
+        if self._asked:
+            self.waiting.set()
+        else:
+            self.waiting.clear()
+        return missed
+
+    def due(self, now: float) -> list[int]:
+        seqs = [
+            seq
+            for seq, (asked, times) in self._asked.items()
+            if now - asked >= self.rtt and times < NACK_MAX_RETRIES
+        ]
+        for seq in seqs:
+            self._asked[seq] = (now, self._asked[seq][1] + 1)
+        return sorted(seqs)
+
+
 @dataclass
 class EchoReport:
     answer_ms: float | None = None
@@ -140,6 +195,7 @@ class EchoReport:
     snapshot: str | None = None
     audio_wav: str | None = None
     video_codec: str = ""
+    nacks_repeated: int = 0  # NACKs sent again for packets still missing after a round trip
     latencies: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -193,7 +249,10 @@ class EchoShow:
 
     async def create_offer(self) -> str:
         self.pc.addTransceiver(self.mic, direction="sendrecv")
-        self.pc.addTransceiver("video", direction="sendrecv")
+        video = self.pc.addTransceiver("video", direction="sendrecv")
+        self._nack = RetryingNackGenerator()
+        video.receiver._RTCRtpReceiver__nack_generator = self._nack  # type: ignore[attr-defined]
+        self._tasks.append(asyncio.create_task(self._repeat_nacks(video.receiver)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offer_sdp = echo_show_offer(self.pc.localDescription.sdp)
         return self.offer_sdp
@@ -227,6 +286,15 @@ class EchoShow:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._frame_event.wait(), remaining)
         return self.report_.frames
+
+    async def _repeat_nacks(self, receiver: RTCRtpReceiver) -> None:
+        while True:
+            await self._nack.waiting.wait()  # idle while nothing is missing
+            await asyncio.sleep(NACK_CHECK_INTERVAL)
+            seqs = self._nack.due(time.monotonic())
+            if seqs and self._nack.ssrc is not None:
+                self.report_.nacks_repeated += 1
+                await receiver._send_rtcp_nack(self._nack.ssrc, seqs)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
