@@ -120,6 +120,10 @@ async def test_media_survives_user_space_loss_and_delay(record_figures) -> None:
             "to_camera": link.figures()["outbound"]["datagrams"],
             "to_echo": link.figures()["inbound"]["datagrams"],
         },
+        "handshake_datagrams_dropped": {  # STUN checks/consent and DTLS: impaired like media
+            kind: link.outbound.dropped[kind] + link.inbound.dropped[kind]
+            for kind in ("stun", "dtls")
+        },
         "nacks_sent": link.outbound.rtcp_sent["nack"],
         "nacks_delivered": nacks,
         "plis_delivered": plis,
