@@ -7,9 +7,10 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import av
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from alexa_doorbell.camera.agent import (
     CameraAgent,
@@ -19,6 +20,7 @@ from alexa_doorbell.camera.agent import (
     alexa_session_key,
     session_key,
 )
+from alexa_doorbell.camera.media import ToneSource
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
@@ -69,6 +71,69 @@ async def test_echo_show_offer_gets_video_and_two_way_audio(agent: CameraAgent) 
         assert sink.seconds > 0.5 and sink.rms > 0.05  # the Echo's talk-back reached the camera
     finally:
         await echo.close()
+
+
+async def test_discard_sink_keeps_two_way_audio_but_decodes_no_talk_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cam = CameraConfig(width=320, height=240, fps=15, audio="tone", sink="discard")
+    settings = Settings(cloud="local", data_dir=tmp_path, cameras=[cam])
+    async with CameraAgent(settings, signaling=False, preset="ultrafast") as agent:
+        assert "dropped unheard" in caplog.text  # full duplex without a sink: a warning
+        echo, answer = await _watch(agent, "talker", talk="tone")
+        try:
+            # The answer still says what discovery advertised (full duplex).
+            assert summarize(answer).first("audio").direction == "sendrecv"
+            assert await echo.wait_frames(10, timeout=10) >= 10
+            session = agent.sessions["talker"]
+            dtls = session.pc.getTransceivers()[0].receiver.transport
+            rx = dtls._get_stats()[dtls._stats_id].packetsReceived
+            await asyncio.sleep(1.0)
+            assert echo.report().talk_seconds > 0.8  # the Echo kept talking...
+            assert dtls._get_stats()[dtls._stats_id].packetsReceived - rx > 40  # ...it arrived
+            assert session.sink is None  # ...and nothing decoded it
+            for t in session.pc.getTransceivers():
+                assert t.receiver.track is None or t.receiver.track._queue.qsize() == 0
+            assert echo.report().audio_seconds > 0.5  # the camera's own audio still flows
+        finally:
+            await echo.close()
+
+
+class _Tone(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source = ToneSource(330.0)
+
+    async def recv(self) -> av.AudioFrame:
+        return await self.source.read()
+
+
+async def test_media_nobody_reads_is_dropped_not_queued(agent: CameraAgent) -> None:
+    """A viewer sending on m-lines the camera does not listen to cannot grow its memory."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(_Tone(), direction="sendrecv")  # talk-back to the camera's sink
+    pc.addTransceiver(_Tone(), direction="sendonly")  # a second microphone
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await agent.handle_offer("two-mics", pc.localDescription.sdp)
+    audio = [m for m in summarize(answer).media if m.kind == "audio"]
+    assert [m.direction for m in audio] == ["sendrecv", "recvonly"]
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    try:
+        session = agent.sessions["two-mics"]
+        for _ in range(60):
+            if session.sink is not None and session.sink.seconds > 1.0:
+                break
+            await asyncio.sleep(0.05)
+        assert session.sink is not None and session.sink.seconds > 1.0  # the first is heard
+        second = session.pc.getTransceivers()[2]  # created by aiortc for the second m-line
+        assert second.receiver.track is not None
+        # aiortc would decode it into a queue that nobody reads, ~50 frames a second.
+        assert second.receiver.track._queue.qsize() == 0
+    finally:
+        await pc.close()
 
 
 async def test_viewers_share_one_encoding_and_one_packetization(agent: CameraAgent) -> None:

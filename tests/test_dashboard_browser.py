@@ -95,6 +95,7 @@ async def test_live_view_talk_and_offline(local_cloud: Settings) -> None:
         store=store,
         on_connectivity=store_connectivity(store),
         preset="ultrafast",
+        sink=str(local_cloud.data_dir / "talk-{session}.wav"),  # "discard" decodes nothing
     )
     await agent.start()
     await agent.wait_ready()

@@ -47,6 +47,7 @@ from alexa_doorbell.camera.media import (
     AudioSink,
     AudioSource,
     VideoSource,
+    discards,
     open_audio_source,
     open_sink,
     open_video_source,
@@ -172,6 +173,14 @@ class CameraAgent:
         asrc = self._audio_source or await asyncio.to_thread(
             open_audio_source, cam.audio, cam.source
         )
+        if cam.full_duplex and discards(cam.sink):
+            log.warning(
+                "%s offers two-way talk (full_duplex = true) but its sink is %r: what viewers"
+                " say is dropped unheard. Set sink = 'speaker' (or a .wav path), or"
+                " full_duplex = false for a camera without a speaker.",
+                self.endpoint_id,
+                cam.sink,
+            )
         self.video = VideoFanout(vsrc, gop_seconds=self.settings.gop_seconds, preset=self.preset)
         self.audio = AudioFanout(asrc)
         self.video.start()
@@ -329,10 +338,12 @@ class CameraAgent:
         audio_tr = (
             pc.addTransceiver(session.audio, direction=audio_dir) if "audio" in kinds else None
         )
+        # Talk-back is decoded only when a sink plays or keeps it.
+        hears = self.camera.full_duplex and not discards(self.camera.sink)
 
         @pc.on("track")
         def on_track(track: Any) -> None:
-            if track.kind == "audio" and self.camera.full_duplex and session.sink is None:
+            if hears and audio_tr is not None and track is audio_tr.receiver.track:
                 session.sink = open_sink(self.camera.sink, session=session.peer_id)
                 session.tasks.append(asyncio.create_task(session.sink.consume(track)))
 
@@ -357,6 +368,12 @@ class CameraAgent:
         await asyncio.wait_for(
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
+        for t in pc.getTransceivers():
+            if not (hears and t is audio_tr):
+                # Nobody reads this receiver's track: aiortc would still decode what
+                # arrives (a thread hop per packet) into a queue that grows for the
+                # whole session. Drop it on arrival instead, as for an inactive m-line.
+                t.receiver._enabled = False
         answer = summarize(pc.localDescription.sdp)
         video = answer.first("video")
         codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""

@@ -661,9 +661,17 @@ class SpeakerSink(AudioSink):
         self._stream.close()
 
 
+DISCARD_SINKS = ("discard", "", "none")
+
+
+def discards(spec: str) -> bool:
+    """True when the sink ``spec`` plays and keeps nothing (talk-back is not worth decoding)."""
+    return spec in DISCARD_SINKS
+
+
 def open_sink(spec: str, session: str = "") -> AudioSink:
     """``discard``, ``speaker`` or a ``.wav`` path (``{session}`` is replaced by the session)."""
-    if spec in ("discard", "", "none"):
+    if discards(spec):
         return DiscardSink()
     if spec == "speaker":
         return SpeakerSink()
