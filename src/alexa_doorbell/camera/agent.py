@@ -100,6 +100,7 @@ class ViewerSession:
     audio: Any
     alexa_key: str | None
     started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
     video_codec: str = ""
     sink: AudioSink | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -153,7 +154,6 @@ class CameraAgent:
         self._turn_expires = 0.0
         self._channel_arn: str | None = self.camera.channel_arn
         self._endpoints: Any = None
-        self._started_wall = time.time()
         self._closed_alexa: set[str] = set()
         self.counters = {"offers": 0, "answers": 0, "refused": 0, "rejected": 0, "ended": 0}
         self.answer_times: list[float] = []
@@ -185,7 +185,6 @@ class CameraAgent:
         self.audio = AudioFanout(asrc)
         self.video.start()
         self.audio.start()
-        self._started_wall = time.time()
         if self.store is not None:
             self._tasks.append(asyncio.create_task(self._watch_disconnects()))
         if self.use_signaling:
@@ -569,11 +568,15 @@ class CameraAgent:
     # -- SessionDisconnected ------------------------------------------------------
     async def _watch_disconnects(self) -> None:
         """End Alexa sessions the skill recorded as DISCONNECTED."""
-        since = self._started_wall - 60
         while True:
             await asyncio.sleep(self.disconnect_poll)
-            if not any(s.alexa_key for s in self.sessions.values()):
+            starts = [s.started_wall for s in self.sessions.values() if s.alexa_key]
+            if not starts:
                 continue
+            # Rows since the oldest live Alexa session (60 s for clock skew between
+            # the skill and the camera), not since the agent started: the poll's
+            # cost must not grow with every session the agent ever served.
+            since = min(starts) - 60
             try:
                 rows = await asyncio.to_thread(
                     self.store.list_sessions, self.endpoint_id, since=since
