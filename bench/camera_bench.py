@@ -15,7 +15,15 @@ the viewers run in their own processes (``bench/viewers.py``, at a lower
 priority) and by default reassemble but do not decode the video: ten 720p
 decoders would need more than a 2-core machine has, and starved viewers send
 PLIs and NACKs that make the agent work more. The agent's CPU (all its threads)
-is sampled ``--repeat`` times per viewer count; medians are reported.
+is sampled ``--repeat`` times per viewer count and per viewer mode, the modes
+back to back; medians are reported.
+
+Viewer modes (``--modes``): ``watch``, viewers that only watch and send no
+audio (an Echo whose user is not talking, a browser without push-to-talk);
+``talk``, every viewer sends talk-back (a tone) all the time, to the camera's
+sink as configured (``--sink``, default ``discard`` like the default camera).
+The CPU target is judged on ``watch``: it is about sending one picture to many
+viewers, and talk-back is work per person talking, not per viewer watching.
 """
 
 from __future__ import annotations
@@ -42,6 +50,12 @@ from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.store import open_store
 
+MODES = {
+    "watch": "viewers only watch: no audio sent to the camera",
+    "talk": "every viewer sends talk-back (a 660 Hz tone) all the time",
+}
+TARGET_MODE = "watch"
+
 
 def agent_env(settings: Settings, cam: CameraConfig) -> dict[str, str]:
     env = dict(os.environ)
@@ -65,7 +79,9 @@ def median(xs: list[float]) -> float | None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="camera-bench-"))
-    cam = CameraConfig(width=args.width, height=args.height, fps=args.fps, audio="silence")
+    cam = CameraConfig(
+        width=args.width, height=args.height, fps=args.fps, audio="silence", sink=args.sink
+    )
     cloud = start_cloud_thread(
         Settings(
             cloud="local",
@@ -84,6 +100,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     store = open_store(settings.store_location)
     out: dict[str, Any] = {
         "source": f"testsrc {args.width}x{args.height}@{args.fps}",
+        "sink": args.sink,
         "cpus": os.cpu_count(),
     }
     try:
@@ -134,19 +151,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # CPU of the agent process with N viewers of the one source
         env = agent_env(settings, cam)
-        out["cpu"] = await asyncio.to_thread(measure_cpu, args, proc.pid, env)
+        out["cpu_modes"] = {m: MODES[m] for m in args.modes}
+        out["cpu"] = cpu = await asyncio.to_thread(measure_cpu, args, proc.pid, env)
         first, last = str(args.viewers[0]), str(args.viewers[-1])
-        cpu = out["cpu"]
-        ratio = cpu[last]["agent_cpu_percent"] / max(0.1, cpu[first]["agent_cpu_percent"])
-        out[f"cpu_ratio_{last}_vs_{first}"] = round(ratio, 2)
-        out[f"cpu_ratio_{last}_vs_{first}_runs"] = [
-            round(b / max(0.1, a), 2)
-            for a, b in zip(cpu[first]["runs"], cpu[last]["runs"], strict=True)
-        ]
+        ratios: dict[str, float] = {}
+        for mode, by_n in cpu.items():
+            ratios[mode] = round(
+                by_n[last]["agent_cpu_percent"] / max(0.1, by_n[first]["agent_cpu_percent"]), 2
+            )
+            by_n[f"ratio_{last}_vs_{first}"] = ratios[mode]
+            by_n[f"ratio_{last}_vs_{first}_runs"] = [
+                round(b / max(0.1, a), 2)
+                for a, b in zip(by_n[first]["runs"], by_n[last]["runs"], strict=True)
+            ]
+        judged = TARGET_MODE if TARGET_MODE in ratios else args.modes[0]
+        out["cpu_target_mode"] = judged
+        out["cpu_target_why"] = (
+            "the target is about sending one picture to many viewers; talk-back is work"
+            " per person talking (each has their own microphone), reported as 'talk'"
+        )
         out["targets"] = {
             "answer_ms_median<=100": (out["answer_ms_median"] or 1e9) <= 100,
             "first_frame_ms<=300": (out["first_frame_ms_median"] or 1e9) <= 300,
-            f"cpu_{last}_viewers<=1.5x_{first}": ratio <= 1.5,
+            f"cpu_{last}_viewers<=1.5x_{first} ({judged})": ratios[judged] <= 1.5,
         }
     finally:
         proc.terminate()
@@ -192,10 +219,13 @@ class ViewerProcess:
             self.proc.kill()
 
 
-def measure_cpu(args: argparse.Namespace, pid: int, env: dict[str, str]) -> dict[str, Any]:
+def measure_cpu(
+    args: argparse.Namespace, pid: int, env: dict[str, str]
+) -> dict[str, dict[str, Any]]:
     agent = psutil.Process(pid)
-    runs: dict[int, list[float]] = {n: [] for n in args.viewers}
-    fps: dict[int, list[float]] = {n: [] for n in args.viewers}
+    runs = {m: {n: [] for n in args.viewers} for m in args.modes}
+    fps = {m: {n: [] for n in args.viewers} for m in args.modes}
+    talk = {"watch": "off", "talk": "tone"}
     with ExitStack() as stack:
         workers = [ViewerProcess(env, args.decode) for _ in range(args.viewer_procs)]
         for w in workers:
@@ -203,30 +233,37 @@ def measure_cpu(args: argparse.Namespace, pid: int, env: dict[str, str]) -> dict
         serial = 0
         for _ in range(args.repeat):
             for n in args.viewers:
-                shares = [n // len(workers) + (i < n % len(workers)) for i in range(len(workers))]
-                for w, k in zip(workers, shares, strict=True):
-                    if k:
-                        w.ask(f"open {k} {serial}")
-                        serial += k
-                time.sleep(args.warmup)
-                f0 = [f for w in workers for f in w.ask("frames")["frames"]]
-                c0, w0 = agent.cpu_times(), time.monotonic()
-                time.sleep(args.seconds)
-                c1, w1 = agent.cpu_times(), time.monotonic()
-                f1 = [f for w in workers for f in w.ask("frames")["frames"]]
-                busy = (c1.user - c0.user) + (c1.system - c0.system)
-                runs[n].append(round(busy / (w1 - w0) * 100, 1))
-                fps[n].append(round(min(b - a for a, b in zip(f0, f1, strict=True)) / (w1 - w0), 1))
-                for w in workers:
-                    w.ask("close")
-                time.sleep(1.5)
+                for mode in args.modes:  # back to back: the machine's load varies
+                    shares = [
+                        n // len(workers) + (i < n % len(workers)) for i in range(len(workers))
+                    ]
+                    for w, k in zip(workers, shares, strict=True):
+                        if k:
+                            w.ask(f"open {k} {serial} {talk[mode]}")
+                            serial += k
+                    time.sleep(args.warmup)
+                    f0 = [f for w in workers for f in w.ask("frames")["frames"]]
+                    c0, w0 = agent.cpu_times(), time.monotonic()
+                    time.sleep(args.seconds)
+                    c1, w1 = agent.cpu_times(), time.monotonic()
+                    f1 = [f for w in workers for f in w.ask("frames")["frames"]]
+                    busy = (c1.user - c0.user) + (c1.system - c0.system)
+                    runs[mode][n].append(round(busy / (w1 - w0) * 100, 1))
+                    slowest = min(b - a for a, b in zip(f0, f1, strict=True))
+                    fps[mode][n].append(round(slowest / (w1 - w0), 1))
+                    for w in workers:
+                        w.ask("close")
+                    time.sleep(1.5)
     return {
-        str(n): {
-            "agent_cpu_percent": round(statistics.median(runs[n]), 1),
-            "runs": runs[n],
-            "slowest_viewer_fps": min(fps[n]),
+        mode: {
+            str(n): {
+                "agent_cpu_percent": round(statistics.median(runs[mode][n]), 1),
+                "runs": runs[mode][n],
+                "slowest_viewer_fps": min(fps[mode][n]),
+            }
+            for n in args.viewers
         }
-        for n in args.viewers
+        for mode in args.modes
     }
 
 
@@ -242,6 +279,13 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="CPU samples per viewer count")
     p.add_argument("--viewer-procs", type=int, default=2, help="processes the viewers run in")
     p.add_argument("--decode", action="store_true", help="CPU viewers decode the video too")
+    p.add_argument(
+        "--modes",
+        type=lambda s: s.split(","),
+        default=list(MODES),
+        help="viewer modes to measure: watch (no talk-back), talk (talk-back all the time)",
+    )
+    p.add_argument("--sink", default="discard", help="the camera's talk-back sink")
     print(json.dumps(asyncio.run(run(p.parse_args()))))
 
 

@@ -6,7 +6,10 @@ from the environment (``ALEXA_DOORBELL_*``); offers go through
 SendAlexaOfferToMaster as the skill sends them. Commands on stdin, one JSON
 reply per line on stdout:
 
-    open <n> <first-id>   open n viewers      -> {"answer_ms": [...]}
+    open <n> <first-id> [talk]
+                          open n viewers      -> {"answer_ms": [...]}
+                          talk: "off" (watch only, no audio sent: the default),
+                          "tone" (talk-back all the time) or "silence"
     frames                frames per viewer   -> {"frames": [...]}
     close                 close all viewers   -> {"closed": n}
     exit
@@ -73,8 +76,8 @@ async def main(decode: bool) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    async def watch(i: int) -> EchoShow:
-        echo = EchoShow(talk=None)
+    async def watch(i: int, talk: str | None) -> EchoShow:
+        echo = EchoShow(talk=talk)
         peer = alexa_sender_client_id(f"bench-{i}")
         await echo.watch(
             lambda offer: asyncio.to_thread(api.send_alexa_offer_to_master, sig, arn, peer, offer)
@@ -85,7 +88,8 @@ async def main(decode: bool) -> None:
         cmd = line[0]
         if cmd == "open":
             n, first = int(line[1]), int(line[2])
-            new = [await watch(first + i) for i in range(n)]
+            talk = line[3] if len(line) > 3 else "off"
+            new = [await watch(first + i, None if talk == "silence" else talk) for i in range(n)]
             await asyncio.gather(*(e.wait_frames(1, timeout=10) for e in new))
             echoes += new
             reply({"answer_ms": [round(e.report().answer_ms, 1) for e in new]})

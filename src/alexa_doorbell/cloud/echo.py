@@ -221,7 +221,11 @@ class _ToneTrack(MediaStreamTrack):
 
 
 class EchoShow:
-    """One simulated Echo Show viewing session (make a new one per session)."""
+    """One simulated Echo Show viewing session (make a new one per session).
+
+    ``talk``: ``"tone"`` sends a 660 Hz tone to the camera, ``None`` silence,
+    ``"off"`` no audio at all (the offer keeps its ``sendrecv`` audio m-line).
+    """
 
     def __init__(
         self,
@@ -235,6 +239,9 @@ class EchoShow:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
         src: AudioSource = ToneSource(660.0) if talk == "tone" else SilenceSource()
         self.mic = _ToneTrack(src)
+        # "off": the audio m-line still offers sendrecv (an Echo's shape) but no
+        # audio is sent: a user who watches without talking.
+        self.talk = talk
         self.snapshot_path = Path(snapshot_path) if snapshot_path else None
         self.snapshot_after = snapshot_after
         self.sink: AudioSink = WavSink(wav_path) if wav_path else DiscardSink()
@@ -248,7 +255,7 @@ class EchoShow:
         self.pc.on("track", self._on_track)
 
     async def create_offer(self) -> str:
-        self.pc.addTransceiver(self.mic, direction="sendrecv")
+        self.pc.addTransceiver("audio" if self.talk == "off" else self.mic, direction="sendrecv")
         video = self.pc.addTransceiver("video", direction="sendrecv")
         self._nack = RetryingNackGenerator()
         video.receiver._RTCRtpReceiver__nack_generator = self._nack  # type: ignore[attr-defined]
