@@ -79,3 +79,25 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
     assert "Atza|" not in output and "Atzr|" not in output  # tokens never logged
     for message in gateway.messages():
         assert schema_errors(message) == []
+
+
+def test_bad_source_or_endpoint_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "ALEXA_DOORBELL_CONFIG": "/nonexistent.toml",
+        "ALEXA_DOORBELL_DATA_DIR": str(tmp_path),
+    }
+    for args, expected in (
+        (["--source", str(tmp_path / "missing.mp4")], "not testsrc, rtsp://"),
+        (["--endpoint-id", "back-door"], "no camera with endpoint_id 'back-door'"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "alexa_doorbell.cli", "camera", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 2, run.stderr
+        assert expected in run.stderr
+        assert "Traceback" not in run.stderr + run.stdout

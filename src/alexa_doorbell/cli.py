@@ -78,8 +78,14 @@ def camera(
 ) -> None:
     """Run the camera agent: the KVS MASTER that answers Alexa and browsers."""
     from alexa_doorbell.camera.agent import run_agent
+    from alexa_doorbell.camera.media import MediaSourceError
 
-    run_agent(load_settings(), endpoint_id=endpoint_id, source=source)
+    try:
+        run_agent(load_settings(), endpoint_id=endpoint_id, source=source)
+    except (MediaSourceError, KeyError) as exc:  # a wrong source or endpoint id: say which
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        typer.echo(f"alexa-doorbell camera: {message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @skill_app.command("invoke")
