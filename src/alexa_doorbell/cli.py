@@ -66,7 +66,11 @@ def cloud(
     if port:
         settings.local.port = port
         settings.local.tls_port = port + 1
-    run_cloud(settings)
+    try:
+        run_cloud(settings)
+    except OSError as exc:  # a port in use: the message says what to do
+        typer.echo(f"alexa-doorbell cloud: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
