@@ -7,10 +7,12 @@ on the local cloud.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from alexa_doorbell.config import Settings
 from alexa_doorbell.skill.notify import LambdaNotifier, Notifier, handle, local_notifier
 from alexa_doorbell.skill.press_cli import press_cli, tokens_status_cli
+from alexa_doorbell.store.base import RtcSession
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests.helpers.http_stub import LoopbackServer, QuietHandler
 from tests.test_notify import USER, Sent, link, make_notifier
@@ -198,3 +201,50 @@ def test_local_camera_side_notifier_records_health(cloud):
     cam.close()
     assert store.get_health("front-door") is not None  # the caller's store stays open
     store.close()
+
+
+async def test_camera_in_aws_learns_of_session_disconnected_through_the_lambda(
+    cloud, aws_settings, tmp_path
+):
+    """In AWS the camera cannot read the table: it asks the notifier Lambda (real boto3
+    invoke of our handler) and ends the Alexa session the skill recorded as disconnected."""
+    from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id
+    from alexa_doorbell.cloud.echo import EchoShow
+    from alexa_doorbell.config import CameraConfig
+
+    settings, stand_in = aws_settings
+    cam = local_notifier(settings)
+    assert isinstance(cam, LambdaNotifier)
+    skill_store = SqliteStore(cloud.settings.data_dir / "store.sqlite3")  # the "table"
+    session_id = "amzn1.echo-api.session.aws-1"
+    small = CameraConfig(width=320, height=240, fps=15, audio="tone", sink="discard")
+    agent_settings = settings.model_copy(update={"cameras": [small]})
+    agent = CameraAgent(
+        agent_settings, signaling=False, store=cam, disconnect_poll=0.2, preset="ultrafast"
+    )
+    await agent.start()
+    echo = EchoShow(talk=None)
+    try:
+        peer = alexa_sender_client_id(session_id)
+        await echo.watch(lambda offer: agent.handle_offer(peer, offer))
+        assert await echo.wait_frames(5, timeout=10) >= 5
+        skill_store.put_session(RtcSession(session_id, "front-door", "CONNECTED", time.time()))
+        await asyncio.sleep(0.5)
+        assert peer in agent.sessions  # CONNECTED is not an end
+        skill_store.put_session(RtcSession(session_id, "front-door", "DISCONNECTED", time.time()))
+        for _ in range(50):
+            if peer not in agent.sessions:
+                break
+            await asyncio.sleep(0.1)
+        assert peer not in agent.sessions
+        assert any(r["action"] == "sessions" for r in stand_in.requests)
+    finally:
+        await echo.close()
+        await agent.stop()
+        skill_store.close()
+    # A bad request gets an error reply, not a crash of the Lambda.
+    notifier = Notifier.from_settings(cloud.settings)
+    assert handle(notifier, {"action": "sessions"})["ok"] is False
+    bad = {"action": "sessions", "endpoint_id": "front-door", "since": [1]}
+    assert handle(notifier, bad)["ok"] is False
+    notifier.close()

@@ -632,13 +632,17 @@ def run_agent(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_location)
     notifier = _camera_notifier(settings, store)
+    remote_sessions = not settings.is_local and hasattr(notifier, "list_sessions")
 
     async def main() -> None:
         agent = CameraAgent(
             settings,
             endpoint_id,
             source,
-            store=store,
+            # Where the skill's session records are: the shared store locally; in AWS
+            # the table is read through the notifier Lambda (the camera has no DynamoDB).
+            store=notifier if remote_sessions else store,
+            disconnect_poll=2.0 if remote_sessions else 1.0,
             on_connectivity=notifier.on_connectivity if notifier else store_connectivity(store),
         )
         stop = asyncio.Event()

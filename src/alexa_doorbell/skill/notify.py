@@ -41,7 +41,15 @@ from alexa_doorbell.amazon.events import (
     gateway_url,
     redact,
 )
-from alexa_doorbell.store.base import ConflictError, Device, EventRecord, Health, Store, Tokens
+from alexa_doorbell.store.base import (
+    ConflictError,
+    Device,
+    EventRecord,
+    Health,
+    RtcSession,
+    Store,
+    Tokens,
+)
 
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings
@@ -617,12 +625,14 @@ def get_notifier() -> Notifier:
 
 
 def handle(notifier: Notifier, event: Any) -> dict[str, Any]:
-    """One notifier request: ``{"action": "press"|"health"|"catalog"|"sweep"|"status", ...}``.
+    """One notifier request: ``{"action": "press"|"health"|"catalog"|"sweep"|"sessions"|"status"}``.
 
     - press: ``endpoint_id`` (default: the first doorbell), ``cause``
     - health: ``endpoint_id``, ``connectivity`` (OK/UNREACHABLE)
     - catalog: ``added`` and/or ``deleted`` (lists of endpoint ids)
     - sweep: ChangeReport UNREACHABLE for cameras whose heartbeat went stale (scheduled)
+    - sessions: ``endpoint_id``, ``since``: the RTC sessions the skill recorded (the
+      camera learns of SessionDisconnected this way in AWS)
     - status: token health per user (never the tokens)
 
     Returns ``{"ok": bool, "results": [Outcome...]}`` (status: ``{"ok", "users"}``);
@@ -646,16 +656,22 @@ def handle(notifier: Notifier, event: Any) -> dict[str, Any]:
             )
         elif action == "sweep":
             outcomes = notifier.sweep()
+        elif action == "sessions":
+            rows = notifier.store.list_sessions(
+                str(event["endpoint_id"]), since=float(event.get("since") or 0.0)
+            )
+            return {"ok": True, "sessions": [asdict(r) for r in rows]}
         elif action == "status":
             return {"ok": True, "users": notifier.token_status()}
         else:
             return {
                 "ok": False,
-                "error": f"unknown action {action!r}: use press, health, catalog, sweep or status",
+                "error": f"unknown action {action!r}: use press, health, catalog, sweep, "
+                "sessions or status",
             }
     except KeyError as exc:
         return {"ok": False, "error": f"{action} needs {exc.args[0]!r}"}
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": all(o.ok for o in outcomes), "results": [o.as_dict() for o in outcomes]}
 
@@ -756,6 +772,13 @@ class LambdaNotifier:
         )
         if not reply.get("ok"):
             log.warning("health report for %s: %s", endpoint_id, reply.get("error") or reply)
+
+    def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]:
+        """The skill's record of RTC sessions (the agent polls it for SessionDisconnected)."""
+        reply = self.invoke({"action": "sessions", "endpoint_id": endpoint_id, "since": since})
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error") or "the notifier Lambda gave no sessions")
+        return [RtcSession(**row) for row in reply.get("sessions") or []]
 
     def status(self) -> list[dict[str, Any]]:
         reply = self.invoke({"action": "status"})
