@@ -201,41 +201,23 @@ class FanoutVideoTrack(MediaStreamTrack):
         super().stop()
 
 
-class VideoFanout:
-    """Reads one source, encodes (or passes through) once, feeds every viewer track."""
+class _Fanout:
+    """One source read by one task and fed to many viewer tracks: the shared life cycle."""
 
-    def __init__(
-        self,
-        source: VideoSource,
-        *,
-        gop_seconds: float = 1.0,
-        bitrate: int | None = None,
-        preset: str = "veryfast",
-    ) -> None:
+    name = "fanout"
+
+    def __init__(self, source: Any) -> None:
         self.source = source
-        self.gop_seconds, self.bitrate, self.preset = gop_seconds, bitrate, preset
-        self.tracks: set[FanoutVideoTrack] = set()
-        self.encoder: H264Encoder | None = None
-        self._decoder: Any = None  # passthrough with a VP8 viewer: H.264 decoded for it
-        self._keyframe = True
-        self._last_keyframe_request = 0.0
+        self.tracks: set[Any] = set()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self.frames_read = 0
-        self.frames_encoded = 0
-        self.frames_decoded = 0
-        self.packets_out = 0
-        self.keyframes = 0
-        self.keyframe_requests_unmet = 0  # passthrough: the camera decides when IDRs come
-        self.error: BaseException | None = None
 
-    @property
-    def passthrough(self) -> bool:
-        return self.source.passthrough
+    async def _run(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="video-fanout")
+            self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         for t in list(self.tracks):
@@ -248,15 +230,49 @@ class VideoFanout:
         # Waits for a read still running in a worker thread, off the event loop.
         await asyncio.to_thread(self.source.close)
 
+    def unsubscribe(self, track: Any) -> None:
+        self.tracks.discard(track)
+
+
+class VideoFanout(_Fanout):
+    """Reads one source, encodes (or passes through) once, feeds every viewer track."""
+
+    name = "video-fanout"
+
+    def __init__(
+        self,
+        source: VideoSource,
+        *,
+        gop_seconds: float = 1.0,
+        bitrate: int | None = None,
+        preset: str = "veryfast",
+    ) -> None:
+        super().__init__(source)
+        self.source: VideoSource = source
+        self.gop_seconds, self.bitrate, self.preset = gop_seconds, bitrate, preset
+        self.tracks: set[FanoutVideoTrack] = set()
+        self.encoder: H264Encoder | None = None
+        self._decoder: Any = None  # passthrough with a VP8 viewer: H.264 decoded for it
+        self._keyframe = True
+        self._last_keyframe_request = 0.0
+        self.frames_read = 0
+        self.frames_encoded = 0
+        self.frames_decoded = 0
+        self.packets_out = 0
+        self.keyframes = 0
+        self.keyframe_requests_unmet = 0  # passthrough: the camera decides when IDRs come
+        self.error: BaseException | None = None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.source.passthrough
+
     def subscribe(self) -> FanoutVideoTrack:
         track = FanoutVideoTrack(self)
         self.tracks.add(track)
         self.request_keyframe(force=True)
         self._wake.set()
         return track
-
-    def unsubscribe(self, track: FanoutVideoTrack) -> None:
-        self.tracks.discard(track)
 
     def request_keyframe(self, force: bool = False) -> None:
         if self.passthrough:
@@ -405,41 +421,24 @@ SHARED_AUDIO_CODECS = {
 }
 
 
-class AudioFanout:
+class AudioFanout(_Fanout):
     """Reads one audio source; encodes each frame once per codec the viewers use."""
 
+    name = "audio-fanout"
+
     def __init__(self, source: AudioSource) -> None:
-        self.source = source
+        super().__init__(source)
+        self.source: AudioSource = source
         self.tracks: set[FanoutAudioTrack] = set()
         self._encoders: dict[str, Encoder] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self.frames_read = 0
         self.frames_encoded = 0
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audio-fanout")
-
-    async def stop(self) -> None:
-        for t in list(self.tracks):
-            t.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        # Waits for a read still running in a worker thread, off the event loop.
-        await asyncio.to_thread(self.source.close)
 
     def subscribe(self) -> FanoutAudioTrack:
         track = FanoutAudioTrack(self)
         self.tracks.add(track)
         self._wake.set()
         return track
-
-    def unsubscribe(self, track: FanoutAudioTrack) -> None:
-        self.tracks.discard(track)
 
     def _encode(self, codec: str, frame: av.AudioFrame) -> EncodedFrame | None:
         encoder = self._encoders.get(codec)
