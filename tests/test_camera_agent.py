@@ -99,6 +99,27 @@ async def test_discard_sink_keeps_two_way_audio_but_decodes_no_talk_back(
             await echo.close()
 
 
+async def test_a_sink_that_cannot_open_drops_talk_back_not_the_picture(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # the sink's folder cannot be made: WavSink fails to open
+    cam = CameraConfig(width=320, height=240, fps=15, audio="tone", sink=str(blocker / "talk.wav"))
+    settings = Settings(cloud="local", data_dir=tmp_path, cameras=[cam])
+    async with CameraAgent(settings, signaling=False, preset="ultrafast") as agent:
+        echo, _ = await _watch(agent, "talker", talk="tone")
+        try:
+            assert await echo.wait_frames(10, timeout=10) >= 10
+            assert "talk-back from talker is dropped" in caplog.text
+            session = agent.sessions["talker"]
+            assert session.sink is None
+            await asyncio.sleep(0.5)  # what arrives is dropped, not queued for nobody
+            for t in session.pc.getTransceivers():
+                assert t.receiver.track is None or t.receiver.track._queue.qsize() == 0
+        finally:
+            await echo.close()
+
+
 class _Tone(MediaStreamTrack):
     kind = "audio"
 

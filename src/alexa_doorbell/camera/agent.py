@@ -343,7 +343,11 @@ class CameraAgent:
         @pc.on("track")
         def on_track(track: Any) -> None:
             if hears and audio_tr is not None and track is audio_tr.receiver.track:
-                session.sink = open_sink(self.camera.sink, session=session.peer_id)
+                try:
+                    session.sink = open_sink(self.camera.sink, session=session.peer_id)
+                except Exception as exc:  # no speaker, unwritable path: the picture still goes
+                    log.warning("talk-back from %s is dropped: %s", session.peer_id, exc)
+                    return
                 session.tasks.append(asyncio.create_task(session.sink.consume(track)))
 
         @pc.on("connectionstatechange")
@@ -368,7 +372,7 @@ class CameraAgent:
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
         for t in pc.getTransceivers():
-            if not (hears and t is audio_tr):
+            if not (t is audio_tr and session.sink is not None):
                 # Nobody reads this receiver's track: aiortc would still decode what
                 # arrives (a thread hop per packet) into a queue that grows for the
                 # whole session. Drop it on arrival instead, as for an inactive m-line.
