@@ -43,11 +43,11 @@ from typing import Any
 
 import psutil
 
-from alexa_doorbell.camera.agent import alexa_sender_client_id
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.cloud.server import start_cloud_thread
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.kvs import api
+from alexa_doorbell.skill.rtc import sender_client_id
 from alexa_doorbell.store import open_store
 
 MODES = {
@@ -124,7 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         async def watch(i: int) -> EchoShow:
             echo = EchoShow(talk=None)
-            peer = alexa_sender_client_id(f"bench-{i}")
+            peer = sender_client_id(f"bench-{i}")
             await echo.watch(
                 lambda offer: asyncio.to_thread(
                     api.send_alexa_offer_to_master, sig, arn, peer, offer

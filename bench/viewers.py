@@ -53,10 +53,10 @@ def _skip_video_decoding() -> None:
 
 
 async def main(decode: bool) -> None:
-    from alexa_doorbell.camera.agent import alexa_sender_client_id
     from alexa_doorbell.cloud.echo import EchoShow
     from alexa_doorbell.config import load_settings
     from alexa_doorbell.kvs import api
+    from alexa_doorbell.skill.rtc import sender_client_id
 
     if not decode:
         _skip_video_decoding()
@@ -78,7 +78,7 @@ async def main(decode: bool) -> None:
 
     async def watch(i: int, talk: str | None) -> EchoShow:
         echo = EchoShow(talk=talk)
-        peer = alexa_sender_client_id(f"bench-{i}")
+        peer = sender_client_id(f"bench-{i}")
         await echo.watch(
             lambda offer: asyncio.to_thread(api.send_alexa_offer_to_master, sig, arn, peer, offer)
         )

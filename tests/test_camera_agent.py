@@ -16,7 +16,6 @@ from alexa_doorbell.camera.agent import (
     CameraAgent,
     OfferError,
     ViewerLimitError,
-    alexa_sender_client_id,
     alexa_session_key,
     session_key,
 )
@@ -24,6 +23,7 @@ from alexa_doorbell.camera.media import ToneSource
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.skill.rtc import sender_client_id
 
 
 def small_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -48,7 +48,7 @@ async def _watch(agent: CameraAgent, peer_id: str, **kw: object) -> tuple[EchoSh
 
 
 async def test_echo_show_offer_gets_video_and_two_way_audio(agent: CameraAgent) -> None:
-    peer = alexa_sender_client_id("amzn1.echo-session/1")
+    peer = sender_client_id("amzn1.echo-session/1")
     echo, answer = await _watch(agent, peer)
     try:
         s = summarize(answer)
@@ -314,7 +314,7 @@ async def test_no_leak_over_many_sessions(agent: CameraAgent) -> None:
 
 def test_alexa_session_ids_round_trip() -> None:
     sid = "amzn1.ask.rtc.session/ABC+def=="
-    peer = alexa_sender_client_id(sid)
+    peer = sender_client_id(sid)
     assert peer.startswith("alexa.") and len(peer) <= 256
     assert alexa_session_key(peer) == session_key(sid)
     assert alexa_session_key("viewer-123") is None
@@ -322,7 +322,6 @@ def test_alexa_session_ids_round_trip() -> None:
 
 def test_skill_sender_ids_map_to_store_sessions() -> None:
     """The id the skill sends with SendAlexaOfferToMaster leads back to the stored session."""
-    from alexa_doorbell.skill.rtc import sender_client_id
-
-    for sid in ("amzn1.echo-api.session.1ca8f832-50cb", "amzn1.ask.rtc.session/ABC+def=="):
+    long_id = "amzn1.echo-api.session." + "a.b/" * 80  # clipped to fit a SenderClientId
+    for sid in ("amzn1.echo-api.session.1ca8f832-50cb", "amzn1.ask.rtc.session/ABC+def==", long_id):
         assert alexa_session_key(sender_client_id(sid)) == session_key(sid)

@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from botocore.credentials import Credentials
 
-from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id, store_connectivity
+from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
@@ -27,6 +27,7 @@ from alexa_doorbell.kvs.messages import (
 )
 from alexa_doorbell.kvs.presign import presign_wss_url
 from alexa_doorbell.kvs.signaling import SignalingClient, ssl_context_for
+from alexa_doorbell.skill.rtc import sender_client_id
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import RtcSession
 
@@ -65,7 +66,7 @@ async def test_alexa_offer_through_kvs_and_session_disconnected(make_cloud) -> N
         assert store.get_health("front-door").connectivity == "OK"
         send = _alexa(settings)
         session_id = "amzn1.rtc.session/e1"
-        peer = alexa_sender_client_id(session_id)
+        peer = sender_client_id(session_id)
         echo = EchoShow()
         answer = await echo.watch(lambda offer: asyncio.to_thread(send, peer, offer))
         assert summarize(answer).first("video").codec_names() == ["H264"]
@@ -165,11 +166,9 @@ async def test_busy_and_garbage_offers_get_a_refusal_answer(make_cloud) -> None:
         await agent.wait_ready(10)
         send = _alexa(settings)
         echo = EchoShow()
-        await echo.watch(lambda o: asyncio.to_thread(send, alexa_sender_client_id("s1"), o))
+        await echo.watch(lambda o: asyncio.to_thread(send, sender_client_id("s1"), o))
         second = EchoShow()
-        busy = await asyncio.to_thread(
-            send, alexa_sender_client_id("s2"), await second.create_offer()
-        )
+        busy = await asyncio.to_thread(send, sender_client_id("s2"), await second.create_offer())
         assert refusal_reason(busy) == "ENDPOINT_BUSY"
         await second.close()
         garbage = await asyncio.to_thread(send, "alexa.s3.00000000", "v=0\r\nnot an offer\r\n")
@@ -188,15 +187,13 @@ async def test_go_away_reconnects_and_sessions_keep_their_media(make_cloud) -> N
         await agent.wait_ready(10)
         send = _alexa(settings)
         echo = EchoShow()
-        await echo.watch(lambda o: asyncio.to_thread(send, alexa_sender_client_id("g1"), o))
+        await echo.watch(lambda o: asyncio.to_thread(send, sender_client_id("g1"), o))
         await asyncio.sleep(2.5)
         assert agent.signaling.connections >= 2  # GO_AWAY, then a freshly signed URL
         assert await _frames_grow(echo, 10)  # media never depended on signaling
         await agent.wait_ready(5)
         late = EchoShow()
-        answer = await late.watch(
-            lambda o: asyncio.to_thread(send, alexa_sender_client_id("g2"), o)
-        )
+        answer = await late.watch(lambda o: asyncio.to_thread(send, sender_client_id("g2"), o))
         assert refusal_reason(answer) is None
         assert await _frames_grow(late, 3)
         await echo.close()

@@ -208,9 +208,10 @@ async def test_camera_in_aws_learns_of_session_disconnected_through_the_lambda(
 ):
     """In AWS the camera cannot read the table: it asks the notifier Lambda (real boto3
     invoke of our handler) and ends the Alexa session the skill recorded as disconnected."""
-    from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id
+    from alexa_doorbell.camera.agent import CameraAgent
     from alexa_doorbell.cloud.echo import EchoShow
     from alexa_doorbell.config import CameraConfig
+    from alexa_doorbell.skill.rtc import sender_client_id
 
     settings, stand_in = aws_settings
     cam = local_notifier(settings)
@@ -225,7 +226,7 @@ async def test_camera_in_aws_learns_of_session_disconnected_through_the_lambda(
     await agent.start()
     echo = EchoShow(talk=None)
     try:
-        peer = alexa_sender_client_id(session_id)
+        peer = sender_client_id(session_id)
         await echo.watch(lambda offer: agent.handle_offer(peer, offer))
         assert await echo.wait_frames(5, timeout=10) >= 5
         skill_store.put_session(RtcSession(session_id, "front-door", "CONNECTED", time.time()))

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from alexa_doorbell.alexa.directive import Directive
 from alexa_doorbell.alexa.errors import InvalidDirective
 from alexa_doorbell.alexa.schema import is_valid, schema_errors
-from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id
+from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.camera.sdp import OfferError, normalize_offer, summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig
@@ -40,6 +40,7 @@ from alexa_doorbell.kvs.messages import (
     sdp_payload,
 )
 from alexa_doorbell.skill.local import build_skill
+from alexa_doorbell.skill.rtc import sender_client_id
 from alexa_doorbell.store.base import Health
 from tests import directives as D
 from tests.helpers.kvs_master import KvsTestMaster
@@ -509,7 +510,7 @@ async def test_hostile_viewer_cannot_hurt_the_agent(make_cloud, record_figures) 
         echo = EchoShow(talk=None)
         answer = await echo.watch(
             lambda o: asyncio.to_thread(
-                api.send_alexa_offer_to_master, sig, arn, alexa_sender_client_id("after-fuzz"), o
+                api.send_alexa_offer_to_master, sig, arn, sender_client_id("after-fuzz"), o
             )
         )
         assert refusal_reason(answer) is None

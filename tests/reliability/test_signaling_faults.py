@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from alexa_doorbell.camera.agent import CameraAgent, alexa_sender_client_id
+from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import ServerMessage, refusal_reason
+from alexa_doorbell.skill.rtc import sender_client_id
 from tests.reliability.conftest import CloudProcess, free_port_pair
 
 SMALL = [CameraConfig(width=320, height=240, fps=15, audio="tone")]
@@ -41,7 +42,7 @@ def _offer_sender(settings: Settings) -> Callable[[str, str], str]:
 async def _watch(settings: Settings, name: str) -> EchoShow:
     echo = EchoShow(talk=None)
     send = _offer_sender(settings)
-    answer = await echo.watch(lambda o: asyncio.to_thread(send, alexa_sender_client_id(name), o))
+    answer = await echo.watch(lambda o: asyncio.to_thread(send, sender_client_id(name), o))
     assert refusal_reason(answer) is None
     assert await echo.wait_frames(3, 10) >= 3
     return echo

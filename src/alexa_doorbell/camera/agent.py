@@ -20,7 +20,6 @@ import contextlib
 import functools
 import logging
 import re
-import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -62,6 +61,7 @@ from alexa_doorbell.kvs.messages import (
     decode_sdp,
     sdp_payload,
 )
+from alexa_doorbell.skill.rtc import SESSION_ID_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,6 @@ class ViewerLimitError(RuntimeError):
     """The camera already serves its maximum number of viewers."""
 
 
-def alexa_sender_client_id(session_id: str) -> str:
-    """The SenderClientId the skill uses for an Alexa RTC session (shared convention)."""
-    return f"{ALEXA_PREFIX}{_DISALLOWED.sub('_', session_id)}.{secrets.token_hex(4)}"[:256]
-
-
 def alexa_session_key(sender_client_id: str) -> str | None:
     """The sanitised Alexa sessionId inside a SenderClientId, or None for other viewers."""
     if not sender_client_id.startswith(ALEXA_PREFIX):
@@ -89,7 +84,8 @@ def alexa_session_key(sender_client_id: str) -> str | None:
 
 
 def session_key(session_id: str) -> str:
-    return _DISALLOWED.sub("_", session_id)
+    """An Alexa sessionId as the skill's SenderClientId carries it (sanitised, clipped)."""
+    return _DISALLOWED.sub("_", session_id)[:SESSION_ID_CHARS]
 
 
 @dataclass

@@ -41,9 +41,12 @@ MAX_OFFER_PAYLOAD = 10_000  # KVS caps MessagePayload (base64 of the offer JSON)
 _DISALLOWED = re.compile(r"[^a-zA-Z0-9_.\-]")
 
 
+SESSION_ID_CHARS = 241  # what fits in a SenderClientId beside "alexa." and ".<8 hex>"
+
+
 def sender_client_id(session_id: str) -> str:
     """``alexa.<sessionId, disallowed characters as _>.<8 hex>`` (KVS: 1-256 of [a-zA-Z0-9_.-])."""
-    return f"alexa.{_DISALLOWED.sub('_', session_id)[:241]}.{secrets.token_hex(4)}"
+    return f"alexa.{_DISALLOWED.sub('_', session_id)[:SESSION_ID_CHARS]}.{secrets.token_hex(4)}"
 
 
 def _session_id(d: Directive) -> str:
