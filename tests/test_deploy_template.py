@@ -78,8 +78,6 @@ def test_functions_runtime_arch_handlers(template: dict[str, Any]) -> None:
     for handler in handlers.values():
         module = handler.rsplit(".", 1)[0]
         path = ROOT / "src" / (module.replace(".", "/") + ".py")
-        if not path.exists():
-            pytest.skip(f"{module} is not written yet")
         assert re.search(r"^def lambda_handler\(", path.read_text(), re.M), handler
 
 
@@ -216,8 +214,6 @@ def test_account_linking_uses_login_with_amazon() -> None:
 
 def test_lambda_environment_is_what_the_skill_reads(template: dict[str, Any]) -> None:
     config = ROOT / "src" / "alexa_doorbell" / "skill" / "config.py"
-    if not config.exists():
-        pytest.skip("skill/config.py is not written yet")
     read = set(re.findall(r'get\("([A-Z_]+)"', config.read_text()))
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     unknown = {k for k in env if k.removeprefix("ALEXA_DOORBELL_") not in read}
