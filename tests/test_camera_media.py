@@ -123,6 +123,25 @@ async def test_stalled_viewer_is_resynced_without_slowing_others() -> None:
         await fanout.stop()
 
 
+async def test_a_viewer_switched_to_frames_gets_no_packet_queued_before() -> None:
+    """A VP8 viewer's track starts as H.264 while its answer is negotiated: nothing
+    queued then may reach its VP8 sender (aiortc's sender dies on an H.264 packet)."""
+    fanout = VideoFanout(TestPatternSource(160, 120, 30), preset="ultrafast")
+    fanout.start()
+    try:
+        track = fanout.subscribe()
+        for _ in range(50):  # negotiating: the shared encoder's packets queue up
+            if track._queue.qsize() >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert track._queue.qsize() >= 2
+        track.mode = "frames"
+        for _ in range(3):
+            assert isinstance(await asyncio.wait_for(track.recv(), 2), av.VideoFrame)
+    finally:
+        await fanout.stop()
+
+
 async def test_tone_and_wav_sink(tmp_path: Path) -> None:
     src, sink = ToneSource(440), WavSink(tmp_path / "t.wav")
     for _ in range(10):

@@ -146,10 +146,23 @@ class FanoutVideoTrack(MediaStreamTrack):
         super().__init__()
         self._fanout = fanout
         self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
-        self.mode = "h264"
+        self._mode = "h264"
         self.waiting_keyframe = True
         self.sent = 0
         self.dropped = 0
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode != self._mode:
+            # What was queued while the answer was negotiated is of the old kind: a
+            # VP8 sender handed an H.264 packet stops sending for good.
+            self._drain()
+            self.waiting_keyframe = True
+        self._mode = mode
 
     def deliver_packet(self, packet: EncodedFrame) -> None:
         if self.mode != "h264":
