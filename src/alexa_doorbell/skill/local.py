@@ -53,9 +53,10 @@ def build_skill(settings: Settings, store: Any = None) -> Skill:
     )
 
 
-def _cloud_is_up(settings: Settings) -> bool:
+def cloud_is_up(settings: Settings) -> bool:
+    """Whether something answers HTTP where the local cloud should be."""
     try:
-        with urllib.request.urlopen(settings.local.url + "/_local/events", timeout=1.0):
+        with urllib.request.urlopen(settings.local.url + "/_local/status", timeout=1.0):
             return True
     except urllib.error.HTTPError:
         return True  # something answers HTTP there
@@ -77,7 +78,7 @@ def invoke_cli(settings: Settings, file: str) -> int:
         return 2
     cloud = None
     try:
-        if settings.is_local and not _cloud_is_up(settings):
+        if settings.is_local and not cloud_is_up(settings):
             try:
                 from alexa_doorbell.cloud.server import start_cloud_thread
             except ImportError:

@@ -14,26 +14,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from alexa_doorbell.skill.local import cloud_is_up
 from alexa_doorbell.skill.notify import Outcome, local_notifier
 
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings
 
 SETUP_STATUSES = {"unknown endpoint", "not a doorbell", "not linked"}
-
-
-def _cloud_is_up(settings: Settings) -> bool:
-    try:
-        with urllib.request.urlopen(settings.local.url + "/_local/status", timeout=1.0):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
 
 
 def _no_cloud(settings: Settings) -> str:
@@ -51,7 +40,7 @@ def press_cli(
     json_output: bool = False,
 ) -> int:
     """Ring the doorbell once and say what Alexa answered."""
-    if settings.is_local and not _cloud_is_up(settings):
+    if settings.is_local and not cloud_is_up(settings):
         print(_no_cloud(settings), file=sys.stderr)
         return 2
     try:
