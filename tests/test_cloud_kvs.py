@@ -184,6 +184,27 @@ def _signed_post(settings: Settings, path: str, body: bytes, when: dt.datetime) 
     return httpx.post(url, content=body, headers=dict(request.headers.items()))
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/listSignalingChannels", {"ChannelNameCondition": "front"}),
+        ("/createSignalingChannel", {"ChannelName": "x", "SingleMasterConfiguration": [60]}),
+        (
+            "/getSignalingChannelEndpoint",
+            {"ChannelARN": "<front-door>", "SingleMasterChannelEndpointConfiguration": "VIEWER"},
+        ),
+    ],
+)
+def test_fields_of_the_wrong_type_get_a_400(local_cloud: Settings, path: str, body: dict) -> None:
+    """Hand-made requests (boto3 validates types itself) get AWS's error, not a 500."""
+    if body.get("ChannelARN") == "<front-door>":
+        body = {**body, "ChannelARN": front_door(local_cloud)}
+    reply = _signed_post(local_cloud, path, json.dumps(body).encode(), dt.datetime.now(dt.UTC))
+    assert reply.status_code == 400, reply.text
+    assert reply.headers["x-amzn-ErrorType"] == "SerializationException"
+    assert reply.json()["message"].startswith("A field has the wrong type")
+
+
 def test_unsigned_tampered_and_stale_requests_are_refused(local_cloud: Settings) -> None:
     path = "/listSignalingChannels"
     now = dt.datetime.now(dt.UTC)

@@ -207,6 +207,10 @@ class KvsEmulator:
             result = await op(self, params)
         except KvsError as exc:
             return aws_error(exc.status, exc.error_type, exc.message)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # A field of the wrong JSON type (boto3 validates before sending; hand-made
+            # requests do not): AWS answers 400 SerializationException, not a 500.
+            return aws_error(400, "SerializationException", f"A field has the wrong type: {exc}")
         return JSONResponse(result)
 
     # -- control plane ------------------------------------------------------
