@@ -325,3 +325,14 @@ def test_skill_sender_ids_map_to_store_sessions() -> None:
     long_id = "amzn1.echo-api.session." + "a.b/" * 80  # clipped to fit a SenderClientId
     for sid in ("amzn1.echo-api.session.1ca8f832-50cb", "amzn1.ask.rtc.session/ABC+def==", long_id):
         assert alexa_session_key(sender_client_id(sid)) == session_key(sid)
+
+
+async def test_candidates_from_viewers_that_never_offer_are_bounded(agent: CameraAgent) -> None:
+    cand = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
+    for i in range(500):
+        for _ in range(60):
+            await agent.add_candidate(f"viewer-{i}", cand)
+    pending = agent._pending_candidates
+    assert len(pending) == 2 * agent.settings.max_viewers  # the most recent ones only
+    assert "viewer-499" in pending and "viewer-0" not in pending
+    assert all(len(c) == 50 for c in pending.values())

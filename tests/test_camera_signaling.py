@@ -220,3 +220,26 @@ async def test_presigned_url_shape_and_wrong_secret(local_cloud: Settings) -> No
     assert err.value.response.status_code == 403
     ws = await websockets.connect(url, ssl=ssl_context_for(settings.ca_file))
     await ws.close()
+
+
+async def test_connection_errors_never_log_the_presigned_signature(caplog) -> None:  # type: ignore[no-untyped-def]
+    """A wrong endpoint makes websockets quote the whole URL: the signature is cut."""
+    secret_bits = "X-Amz-Signature=deadbeefcafe&X-Amz-Credential=AKIAEXAMPLE"
+    client = SignalingClient(
+        lambda: f"https://127.0.0.1:1/?X-Amz-ChannelARN=arn&{secret_bits}",  # not wss://
+        lambda message: None,
+        ssl_context=ssl_context_for(None),
+        backoff_initial=0.05,
+        backoff_max=0.05,
+    )
+    client.start()
+    try:
+        for _ in range(100):
+            if client.last_error:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await client.stop()
+    assert client.last_error and "InvalidURI" in client.last_error, client.last_error
+    assert "deadbeefcafe" not in client.last_error and "AKIAEXAMPLE" not in client.last_error
+    assert "deadbeefcafe" not in caplog.text and "AKIAEXAMPLE" not in caplog.text

@@ -412,6 +412,11 @@ class CameraAgent:
         """A trickled ICE candidate from a (browser) viewer."""
         session = self.sessions.get(peer_id)
         if session is None or session.pc.remoteDescription is None:
+            if peer_id not in self._pending_candidates:
+                # Viewers that trickle but never offer must not grow memory: keep
+                # candidates for the most recent few only.
+                while len(self._pending_candidates) >= 2 * self.settings.max_viewers:
+                    self._pending_candidates.pop(next(iter(self._pending_candidates)))
             pending = self._pending_candidates.setdefault(peer_id, [])
             if len(pending) < 50:
                 pending.append(payload)

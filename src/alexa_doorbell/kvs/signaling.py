@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import logging
 import random
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,14 @@ def ssl_context_for(url_or_ca: str | Path | None) -> ssl.SSLContext:
 def redact_url(url: str) -> str:
     """A presigned URL without its signature and credentials, for logs."""
     return url.split("?", 1)[0]
+
+
+_QUERY_IN_TEXT = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?]*)\?[^\s'\"]*")
+
+
+def redact_text(text: str) -> str:
+    """An error message with any presigned URL in it cut before its query string."""
+    return _QUERY_IN_TEXT.sub(r"\1?…", text)
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -154,10 +163,10 @@ class SignalingClient:
             except asyncio.CancelledError:
                 raise
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
                 log.warning("signaling connection failed: %s", self.last_error)
             except Exception as exc:  # a URL factory failure (e.g. AWS API error)
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
                 log.warning("signaling set-up failed: %s", self.last_error)
             finally:
                 was_connected = self.connected.is_set()
