@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from alexa_doorbell.camera.agent import (
     CameraAgent,
@@ -24,6 +24,7 @@ from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.skill.rtc import sender_client_id
+from tests.helpers.viewer import FrameCollector, vp8_only_offer
 
 
 def small_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -210,35 +211,12 @@ async def test_browser_offer_prefers_h264_and_vp8_only_offer_still_works(
     await pc.close()
 
     vp8 = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    vp8.addTransceiver("video", direction="recvonly")
-    await vp8.setLocalDescription(await vp8.createOffer())
-    offer = "\r\n".join(
-        ln
-        for ln in vp8.localDescription.sdp.split("\r\n")
-        if "H264" not in ln and "fmtp:9" not in ln
-    )
-    frames = []
-    readers: list[asyncio.Future[None]] = []
-
-    @vp8.on("track")
-    def on_track(track) -> None:  # type: ignore[no-untyped-def]
-        async def read() -> None:
-            try:
-                while True:
-                    frames.append(await track.recv())
-            except MediaStreamError:
-                pass
-
-        readers.append(asyncio.ensure_future(read()))
-
+    offer = await vp8_only_offer(vp8)
+    received = FrameCollector(vp8)
     answer = await agent.handle_offer("browser-vp8", offer)
     assert summarize(answer).first("video").codec_names()[0] == "VP8"
     await vp8.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    for _ in range(100):
-        if len(frames) >= 3:
-            break
-        await asyncio.sleep(0.05)
-    assert len(frames) >= 3
+    assert await received.wait(3) >= 3
     await vp8.close()
 
 

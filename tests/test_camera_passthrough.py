@@ -36,6 +36,7 @@ from alexa_doorbell.camera.pattern import read_stamp
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
 from tests.helpers.rtsp_server import Clip, RtspTestServer, encode_clip
+from tests.helpers.viewer import FrameCollector, vp8_only_offer
 
 SPS = bytes([0x67, 0x42, 0xC0, 0x1F, 0xAA])
 PPS = bytes([0x68, 0xCE, 0x3C, 0x80])
@@ -205,40 +206,16 @@ async def test_passthrough_serves_a_vp8_only_viewer_by_decoding(
     tmp_path: Path, baseline_camera: RtspTestServer
 ) -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamError
 
     agent = _agent(tmp_path, baseline_camera.url)
     await agent.start()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    frames: list[object] = []
-    readers: list[asyncio.Future[None]] = []
     try:
-        pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
-        offer = "\r\n".join(
-            ln
-            for ln in pc.localDescription.sdp.split("\r\n")
-            if "H264" not in ln and "fmtp:9" not in ln
-        )
-
-        @pc.on("track")
-        def on_track(track) -> None:  # type: ignore[no-untyped-def]
-            async def read() -> None:
-                try:
-                    while True:
-                        frames.append(await track.recv())
-                except MediaStreamError:
-                    pass
-
-            readers.append(asyncio.ensure_future(read()))
-
+        offer = await vp8_only_offer(pc)
+        received = FrameCollector(pc)
         answer = await agent.handle_offer("browser-vp8", offer)
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        for _ in range(100):
-            if len(frames) >= 3:
-                break
-            await asyncio.sleep(0.05)
-        assert len(frames) >= 3
+        assert await received.wait(3) >= 3
         assert agent.video.frames_decoded > 0 and agent.video.frames_encoded == 0
     finally:
         await pc.close()

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 from botocore.credentials import Credentials
 
 from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
@@ -30,6 +29,7 @@ from alexa_doorbell.kvs.signaling import SignalingClient, ssl_context_for
 from alexa_doorbell.skill.rtc import sender_client_id
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import RtcSession
+from tests.helpers.viewer import FrameCollector
 
 SMALL = [CameraConfig(width=320, height=240, fps=15, audio="tone")]
 
@@ -108,25 +108,12 @@ async def test_trickle_viewer_like_a_browser(local_cloud: Settings) -> None:
         )
         viewer.start()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        frames: list[object] = []
         try:
             await viewer.wait_connected(10)
             pc.addTransceiver("video", direction="recvonly")
             pc.addTransceiver("audio", direction="sendrecv")
 
-            @pc.on("track")
-            def on_track(track) -> None:  # type: ignore[no-untyped-def]
-                async def read() -> None:
-                    try:
-                        while True:
-                            frames.append(await track.recv())
-                    except MediaStreamError:
-                        pass
-
-                if track.kind == "video":
-                    readers.append(asyncio.ensure_future(read()))
-
-            readers: list[asyncio.Future[None]] = []
+            received = FrameCollector(pc)
             await pc.setLocalDescription(await pc.createOffer())
             full = pc.localDescription.sdp
             # a browser sends the offer first and its candidates one by one after it
@@ -143,11 +130,7 @@ async def test_trickle_viewer_like_a_browser(local_cloud: Settings) -> None:
             answer = decode_sdp(msg.message_payload, "answer")
             assert summarize(answer).first("video").codec_names()[0] == "H264"
             await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-            for _ in range(100):
-                if len(frames) >= 5:
-                    break
-                await asyncio.sleep(0.05)
-            assert len(frames) >= 5
+            assert await received.wait(5) >= 5
             session = agent.sessions["browser-1"]
             transceiver = session.pc.getTransceivers()[0]
             ice = transceiver.sender.transport.transport.iceGatherer._connection
