@@ -68,19 +68,26 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def spawn_worker(argv: list[str]) -> subprocess.Popen[str]:
+    """A helper process spoken to line by line over its stdin/stdout."""
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        cwd=ROOT,
+    )
+
+
 class AgentProcess:
     """``tests/reliability/agent_proc.py`` in a child process; ``stats()`` asks it for figures."""
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         spec = {"settings": settings_spec(settings), "options": options}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("agent_proc.py")), json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=ROOT,
+        self.proc = spawn_worker(
+            [sys.executable, str(Path(__file__).with_name("agent_proc.py")), json.dumps(spec)]
         )
         self._lock = threading.Lock()
         self.stderr: list[str] = []

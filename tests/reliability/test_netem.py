@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import ROOT, child_env
+from tests.reliability.conftest import spawn_worker
 
 SECONDS = 12.0
 LOSS, DELAY_MS = 5, 100
@@ -112,15 +112,7 @@ class Namespaces:
         self.made.clear()
 
     def popen(self, ns: str, role: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, PEER, role, str(SECONDS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=ROOT,
-        )
+        return spawn_worker(["ip", "netns", "exec", ns, sys.executable, PEER, role, str(SECONDS)])
 
 
 def _line(proc: subprocess.Popen[str], timeout: float) -> dict:

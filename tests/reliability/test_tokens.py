@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from alexa_doorbell.amazon.lwa import LwaClient
 from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests import directives as D
-from tests.reliability.conftest import ROOT, child_env, settings_spec
+from tests.reliability.conftest import settings_spec, spawn_worker
 
 TRIALS = int(os.environ.get("ALEXA_DOORBELL_TOKEN_TRIALS", "200"))
 USER = "amzn1.account.TOKENTRIALS"
@@ -36,14 +35,8 @@ USER = "amzn1.account.TOKENTRIALS"
 class Forker:
     def __init__(self, settings, user_id: str) -> None:  # type: ignore[no-untyped-def]
         spec = {"settings": settings_spec(settings), "user_id": user_id}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("token_worker.py")), json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=ROOT,
+        self.proc = spawn_worker(
+            [sys.executable, str(Path(__file__).with_name("token_worker.py")), json.dumps(spec)]
         )
         self.stderr: list[str] = []
         threading.Thread(target=self._drain, daemon=True).start()
