@@ -89,6 +89,8 @@ class LocalCloudConfig(BaseModel):
     message_ttl: int = 60  # seconds, per channel default (KVS allows 5-120)
     # SendAlexaOfferToMaster waits for the master's answer at most min(channel TTL, this)
     offer_wait_max: float = 10.0
+    # Host names it answers to besides loopback, `host` and address literals (DNS rebinding)
+    allowed_hosts: list[str] = Field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -97,6 +99,13 @@ class LocalCloudConfig(BaseModel):
     @property
     def wss_url(self) -> str:
         return f"wss://{self.host}:{self.tls_port}"
+
+
+class DashboardConfig(BaseModel):
+    """``[dashboard]``. Its password is never here: ALEXA_DOORBELL_DASHBOARD_PASSWORD(_FILE)."""
+
+    # Host names it answers to besides loopback, --host and address literals (DNS rebinding)
+    allowed_hosts: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -126,6 +135,7 @@ class Settings(BaseSettings):
     notifier_function: str | None = None
 
     local: LocalCloudConfig = Field(default_factory=LocalCloudConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
 
     # Timings
