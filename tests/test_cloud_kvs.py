@@ -20,6 +20,7 @@ from alexa_doorbell.cloud.tls import client_context
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import (
+    ClientMessage,
     MessageError,
     candidate_payload,
     decode_payload,
@@ -109,7 +110,7 @@ def test_channel_life_cycle_and_errors(local_cloud: Settings) -> None:
         )
     assert error_of(exc) == (400, "InvalidArgumentException")
     with pytest.raises(ClientError) as exc:
-        kv.delete_signaling_channel(ChannelARN=arn, CurrentVersion="not-the-version")
+        kv.delete_signaling_channel(ChannelARN=arn, CurrentVersion="notTheVersion0")
     assert error_of(exc) == (400, "VersionMismatchException")
     version = kv.describe_signaling_channel(ChannelARN=arn)["ChannelInfo"]["Version"]
     kv.delete_signaling_channel(ChannelARN=arn, CurrentVersion=version)
@@ -125,6 +126,57 @@ def test_channel_life_cycle_and_errors(local_cloud: Settings) -> None:
     with pytest.raises(ClientError) as exc:
         kv.describe_signaling_channel(ChannelARN="arn:not-an-arn")
     assert error_of(exc) == (400, "InvalidArgumentException")
+
+
+def test_a_trailing_newline_is_no_name_arn_or_client_id(make_cloud) -> None:
+    """AWS matches botocore's patterns against the whole value (botocore checks none
+    of them client side): ``front-door\\n`` is refused, never a channel of its own."""
+    settings = make_cloud(local={"offer_wait_max": 1.0}).settings
+    kv = kv_client(settings)
+    arn = front_door(settings)
+    sig = sig_client(settings, arn)
+    payload = sdp_payload("offer", OFFER_SDP)
+    calls = {
+        "create name": lambda: kv.create_signaling_channel(ChannelName="front-door\n"),
+        "describe name": lambda: kv.describe_signaling_channel(ChannelName="front-door\n"),
+        "describe ARN": lambda: kv.describe_signaling_channel(ChannelARN=arn + "\n"),
+        "endpoint ARN": lambda: api.get_channel_endpoints(kv, arn + "\n", "VIEWER"),
+        "delete ARN": lambda: kv.delete_signaling_channel(ChannelARN=arn + "\n"),
+        "delete version": lambda: kv.delete_signaling_channel(
+            ChannelARN=arn, CurrentVersion="v1\n"
+        ),
+        "list prefix": lambda: kv.list_signaling_channels(
+            ChannelNameCondition={"ComparisonOperator": "BEGINS_WITH", "ComparisonValue": "f\n"}
+        ),
+        "ICE ARN": lambda: sig.get_ice_server_config(ChannelARN=arn + "\n"),
+        "ICE client id": lambda: sig.get_ice_server_config(ChannelARN=arn, ClientId="x\n"),
+        "offer ARN": lambda: sig.send_alexa_offer_to_master(
+            ChannelARN=arn + "\n", SenderClientId="alexa.x", MessagePayload=payload
+        ),
+        "offer sender": lambda: sig.send_alexa_offer_to_master(
+            ChannelARN=arn, SenderClientId="alexa.x\n", MessagePayload=payload
+        ),
+        "offer payload": lambda: sig.send_alexa_offer_to_master(
+            ChannelARN=arn, SenderClientId="alexa.x", MessagePayload=payload + "\n"
+        ),
+    }
+    for what, call in calls.items():
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc) == (400, "InvalidArgumentException"), what
+    names = [c["ChannelName"] for c in kv.list_signaling_channels()["ChannelInfoList"]]
+    assert names == ["front-door"]
+    # The patterns themselves are botocore's, as AWS applies them.
+    stream_arn = arn.replace(":channel/", ":stream/")  # well formed: not found, not invalid
+    with pytest.raises(ClientError) as exc:
+        kv.describe_signaling_channel(ChannelARN=stream_arn)
+    assert error_of(exc) == (404, "ResourceNotFoundException")
+    with pytest.raises(MessageError):
+        ClientMessage.parse(
+            json.dumps(
+                {"action": "SDP_ANSWER", "messagePayload": "e30=", "recipientClientId": "v\n"}
+            )
+        )
 
 
 def test_channels_persist_across_restart(make_cloud, tmp_path) -> None:
@@ -263,6 +315,12 @@ async def test_presigned_url_refusals(local_cloud: Settings) -> None:
     with pytest.raises(websockets.InvalidStatus) as exc:
         await websockets.connect(presign(local_cloud, missing), ssl=ssl)
     assert exc.value.response.status_code == 404
+    # A trailing newline makes neither a channel ARN nor a client id.
+    for url in (presign(local_cloud, arn + "\n"), presign(local_cloud, arn, "viewer-1\n")):
+        with pytest.raises(websockets.InvalidStatus) as exc:
+            await websockets.connect(url, ssl=ssl)
+        assert exc.value.response.status_code == 400
+        assert exc.value.response.headers["x-amzn-ErrorType"] == "InvalidArgumentException"
 
 
 # -- WebSocket routing ------------------------------------------------------------------

@@ -41,9 +41,19 @@ log = logging.getLogger(__name__)
 
 SERVICE = "kinesisvideo"
 ACCOUNT_ID = "000000000000"  # the emulator's pretend AWS account
-NAME_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,256}$")
-PAYLOAD_RE = re.compile(r"^[a-zA-Z0-9+/=]{1,10000}$")
-ARN_RE = re.compile(r"^arn:aws:kinesisvideo:[a-z0-9-]+:[0-9]{12}:channel/([^/]+)/[0-9]+$")
+# botocore's service-model patterns (kinesisvideo, kinesis-video-signaling), always used
+# with .fullmatch as AWS matches the whole value: "front-door\n" is no channel name.
+NAME_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,256}")
+PAYLOAD_RE = re.compile(r"[a-zA-Z0-9+/=]{1,10000}")
+# ResourceARN: any partition on the control plane, "aws" on the signaling data plane.
+CONTROL_ARN_RE = re.compile(
+    r"arn:[a-z0-9-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+"
+)
+SIGNALING_ARN_RE = re.compile(
+    r"arn:aws:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+"
+)
+MAX_ARN = 1024
+VERSION_RE = re.compile(r"[a-zA-Z0-9]{1,64}")
 TTL_MIN, TTL_MAX = 5, 120
 
 
@@ -63,6 +73,13 @@ def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
 
 def _invalid(message: str) -> KvsError:
     return KvsError(400, "InvalidArgumentException", message)
+
+
+def _check_name(name: Any, field: str = "ChannelName") -> None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{field} must be a string")  # SerializationException, as AWS answers
+    if name is None or not NAME_RE.fullmatch(name):
+        raise _invalid(f"{field} must be 1-256 characters of [a-zA-Z0-9_.-]")
 
 
 def _not_found(what: str) -> KvsError:
@@ -152,11 +169,11 @@ class KvsEmulator:
                 assert row is not None
         return row
 
-    def _channel(self, arn: Any) -> ChannelRow:
+    def _channel(self, arn: Any, pattern: re.Pattern[str] = CONTROL_ARN_RE) -> ChannelRow:
         if not isinstance(arn, str) or not arn:
             raise _invalid("ChannelARN is required")
-        if len(arn) > 1024 or not ARN_RE.match(arn):
-            raise _invalid(f"Invalid ARN: {arn}")
+        if len(arn) > MAX_ARN or not pattern.fullmatch(arn):
+            raise _invalid(f"Invalid ARN: {arn!r}")
         row = self.db.channel_by_arn(arn)
         if row is None:
             raise _not_found(arn)
@@ -216,8 +233,7 @@ class KvsEmulator:
     # -- control plane ------------------------------------------------------
     async def create_signaling_channel(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p.get("ChannelName")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise _invalid("ChannelName must be 1-256 characters of [a-zA-Z0-9_.-]")
+        _check_name(name)
         ctype = p.get("ChannelType", "SINGLE_MASTER")
         if ctype != "SINGLE_MASTER":
             raise _invalid(f"ChannelType {ctype!r} is not supported by the local cloud")
@@ -237,7 +253,8 @@ class KvsEmulator:
         if bool(name) == bool(arn):
             raise _invalid("Specify exactly one of ChannelName and ChannelARN")
         if name:
-            row = self.db.channel_by_name(name) if isinstance(name, str) else None
+            _check_name(name)
+            row = self.db.channel_by_name(name)
             if row is None:
                 raise _not_found(str(name))
         else:
@@ -270,6 +287,8 @@ class KvsEmulator:
             if cond.get("ComparisonOperator", "BEGINS_WITH") != "BEGINS_WITH":
                 raise _invalid("ComparisonOperator must be BEGINS_WITH")
             prefix = cond.get("ComparisonValue") or ""
+            if prefix:
+                _check_name(prefix, "ComparisonValue")
             rows = [r for r in rows if r.name.startswith(prefix)]
         limit = p.get("MaxResults", 500)
         if not isinstance(limit, int) or not 1 <= limit <= 10000:
@@ -289,6 +308,8 @@ class KvsEmulator:
     async def delete_signaling_channel(self, p: dict[str, Any]) -> dict[str, Any]:
         row = self._channel(p.get("ChannelARN"))
         version = p.get("CurrentVersion")
+        if version is not None and not VERSION_RE.fullmatch(version):
+            raise _invalid("CurrentVersion must be 1-64 characters of [a-zA-Z0-9]")
         if version is not None and version != row.version:
             raise KvsError(
                 400,
@@ -306,10 +327,10 @@ class KvsEmulator:
 
     # -- data plane ----------------------------------------------------------
     async def get_ice_server_config(self, p: dict[str, Any]) -> dict[str, Any]:
-        self._channel(p.get("ChannelARN"))
+        self._channel(p.get("ChannelARN"), SIGNALING_ARN_RE)
         client_id = p.get("ClientId")
         if client_id is not None and (
-            not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
+            not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id)
         ):
             raise _invalid("ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
         if p.get("Service", "TURN") != "TURN":
@@ -318,12 +339,12 @@ class KvsEmulator:
         return {"IceServerList": []}
 
     async def send_alexa_offer_to_master(self, p: dict[str, Any]) -> dict[str, Any]:
-        row = self._channel(p.get("ChannelARN"))
+        row = self._channel(p.get("ChannelARN"), SIGNALING_ARN_RE)
         sender = p.get("SenderClientId")
-        if not isinstance(sender, str) or not CLIENT_ID_RE.match(sender):
+        if not isinstance(sender, str) or not CLIENT_ID_RE.fullmatch(sender):
             raise _invalid("SenderClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
         payload = p.get("MessagePayload")
-        if not isinstance(payload, str) or not PAYLOAD_RE.match(payload):
+        if not isinstance(payload, str) or not PAYLOAD_RE.fullmatch(payload):
             raise _invalid("MessagePayload must be 1-10000 characters of base64")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[str] = loop.create_future()
@@ -494,9 +515,9 @@ class KvsEmulator:
             )
         except SigV4Error as exc:
             raise KvsError(exc.status, exc.error_type, exc.message) from None
-        row = self._channel(params.get("X-Amz-ChannelARN"))
+        row = self._channel(params.get("X-Amz-ChannelARN"), SIGNALING_ARN_RE)
         client_id = params.get("X-Amz-ClientId") or None
-        if client_id is not None and not CLIENT_ID_RE.match(client_id):
+        if client_id is not None and not CLIENT_ID_RE.fullmatch(client_id):
             raise _invalid("X-Amz-ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
         peer = Peer(ws, row.arn, client_id)
         if client_id is None:

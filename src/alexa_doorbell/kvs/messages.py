@@ -26,7 +26,9 @@ MESSAGE_TYPES = frozenset(
         "RECONNECT_ICE_SERVER",
     }
 )
-CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,256}$")
+# Patterns as botocore's service model spells them; AWS matches the whole value, so
+# always use .fullmatch (``^...$`` with .match lets a trailing newline through).
+CLIENT_ID_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,256}")
 MAX_MESSAGE_BYTES = 10_000  # KVS caps MessagePayload at 10,000 characters
 
 
@@ -124,7 +126,7 @@ class ClientMessage:
             raise MessageError(f"messagePayload longer than {MAX_MESSAGE_BYTES} characters")
         recipient = obj.get("recipientClientId")
         if recipient is not None and (
-            not isinstance(recipient, str) or not CLIENT_ID_RE.match(recipient)
+            not isinstance(recipient, str) or not CLIENT_ID_RE.fullmatch(recipient)
         ):
             raise MessageError("recipientClientId must match [a-zA-Z0-9_.-]{1,256}")
         corr = obj.get("correlationId")
