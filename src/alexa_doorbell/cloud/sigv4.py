@@ -2,7 +2,11 @@
 
 The signature is recomputed with botocore's own signer over the request as
 received (method, raw path, raw query, the signed headers, the body) and
-compared in constant time. Errors carry AWS's status, error type and message.
+compared in constant time. Errors carry AWS's status, error type and message
+(as KVS words them) and a ``reason`` that other services map to their own codes:
+S3 says ``SignatureDoesNotMatch`` where KVS says ``InvalidSignatureException``.
+S3 requests (``service="s3"``) are signed over the path exactly as sent; every
+other service's path is normalised and encoded once more, as botocore signs them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import unquote
 
 from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD, SigV4Auth
@@ -28,14 +33,29 @@ SIGNATURE_MISMATCH = (
 )
 
 
-class SigV4Error(Exception):
-    """A refused request: HTTP status, AWS error type and message."""
+# Why a request was refused, whatever the service calls it.
+Reason = Literal[
+    "missing",  # no signature at all
+    "malformed",  # an Authorization header or query parameters that do not parse
+    "unknown_key",  # an access key nobody issued
+    "scope",  # the credential scope names another service or day
+    "skew",  # a header-signed request too old or too new
+    "expired",  # a presigned URL past its X-Amz-Expires
+    "mismatch",  # the signature does not match the request
+]
 
-    def __init__(self, status: int, error_type: str, message: str) -> None:
+
+class SigV4Error(Exception):
+    """A refused request: HTTP status, AWS error type and message, and why."""
+
+    def __init__(
+        self, status: int, error_type: str, message: str, reason: Reason = "mismatch"
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
+        self.reason: Reason = reason
 
 
 @dataclass(frozen=True)
@@ -54,13 +74,20 @@ class _Signer(SigV4Auth):
     def payload(self, request: AWSRequest) -> str:
         return self._payload if self._payload is not None else super().payload(request)
 
+    def _normalize_url_path(self, path: str) -> str:
+        # S3 signs the path as sent (botocore's S3SigV4Auth); the rest normalise it.
+        return path if self._service_name == "s3" else super()._normalize_url_path(path)
+
 
 def _parse_amz_date(value: str) -> float:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
     except ValueError:
         raise SigV4Error(
-            400, "IncompleteSignatureException", f"Date must be in ISO-8601 format: {value}"
+            400,
+            "IncompleteSignatureException",
+            f"Date must be in ISO-8601 format: {value}",
+            "malformed",
         ) from None
 
 
@@ -72,6 +99,7 @@ def _parse_scope(credential: str, service: str) -> tuple[str, str, str]:
             "IncompleteSignatureException",
             f"Credential must have exactly 5 slash-delimited elements, e.g. "
             f"keyid/date/region/service/term, got '{credential}'",
+            "malformed",
         )
     key, day, region, svc, _ = parts
     if svc != service:
@@ -79,6 +107,7 @@ def _parse_scope(credential: str, service: str) -> tuple[str, str, str]:
             403,
             "InvalidSignatureException",
             f"Credential should be scoped to correct service: '{service}'.",
+            "scope",
         )
     return key, day, region
 
@@ -90,6 +119,7 @@ def _secret_for(key: str, secrets: Mapping[str, str]) -> str:
             403,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
+            "unknown_key",
         )
     return secret
 
@@ -152,11 +182,16 @@ def verify_header_auth(
     """
     auth = (headers.get("authorization") or [""])[0]
     if not auth:
-        raise SigV4Error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise SigV4Error(
+            403, "MissingAuthenticationTokenException", "Missing Authentication Token", "missing"
+        )
     algorithm, _, rest = auth.partition(" ")
     if algorithm != ALGORITHM:
         raise SigV4Error(
-            400, "IncompleteSignatureException", f"Unsupported AWS 'algorithm': '{algorithm}'"
+            400,
+            "IncompleteSignatureException",
+            f"Unsupported AWS 'algorithm': '{algorithm}'",
+            "malformed",
         )
     fields: dict[str, str] = {}
     for item in rest.split(","):
@@ -168,6 +203,7 @@ def verify_header_auth(
             400,
             "IncompleteSignatureException",
             f"Authorization header requires '{missing[0]}' parameter. Authorization={auth[:40]}...",
+            "malformed",
         )
     key, day, region = _parse_scope(fields["Credential"], service)
     secret = _secret_for(key, secrets)
@@ -177,6 +213,7 @@ def verify_header_auth(
             400,
             "IncompleteSignatureException",
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            "malformed",
         )
     signed_at = _parse_amz_date(amz_date)
     now = time.time() if now is None else now
@@ -189,6 +226,7 @@ def verify_header_auth(
             if signed_at < now
             else f"Signature not yet current: {amz_date} is still later than {stamp} "
             f"({stamp} + 5 min.)",
+            "skew",
         )
     if amz_date[:8] != day:
         raise SigV4Error(
@@ -196,6 +234,7 @@ def verify_header_auth(
             "InvalidSignatureException",
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{day}' != '{amz_date[:8]}', from '{amz_date}'.",
+            "scope",
         )
     host = (headers.get("host") or [""])[0]
     names = fields["SignedHeaders"].split(";")
@@ -233,12 +272,15 @@ def verify_presigned(
     params = {unquote(k): unquote(v) for k, _, v in pairs}
     required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Signature")
     if not all(params.get(r) for r in required):
-        raise SigV4Error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise SigV4Error(
+            403, "MissingAuthenticationTokenException", "Missing Authentication Token", "missing"
+        )
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise SigV4Error(
             400,
             "IncompleteSignatureException",
             f"Unsupported AWS 'algorithm': '{params['X-Amz-Algorithm']}'",
+            "malformed",
         )
     key, day, region = _parse_scope(params["X-Amz-Credential"], service)
     secret = _secret_for(key, secrets)
@@ -253,14 +295,15 @@ def verify_presigned(
             400,
             "AuthorizationQueryParametersError",
             "X-Amz-Expires must be non-negative and less than a week (in seconds); 604800",
+            "malformed",
         )
     now = time.time() if now is None else now
     if now > signed_at + expires:
-        raise SigV4Error(403, "AccessDeniedException", "Request has expired")
+        raise SigV4Error(403, "AccessDeniedException", "Request has expired", "expired")
     if signed_at - now > MAX_SKEW:
-        raise SigV4Error(403, "InvalidSignatureException", "Signature not yet current")
+        raise SigV4Error(403, "InvalidSignatureException", "Signature not yet current", "skew")
     if amz_date[:8] != day:
-        raise SigV4Error(403, "InvalidSignatureException", SIGNATURE_MISMATCH)
+        raise SigV4Error(403, "InvalidSignatureException", SIGNATURE_MISMATCH, "scope")
     host = (headers.get("host") or [""])[0]
     names = (params.get("X-Amz-SignedHeaders") or "host").split(";")
     unsigned_query = "&".join(
