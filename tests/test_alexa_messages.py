@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -224,3 +225,63 @@ def test_salvage_keeps_only_valid_pieces():
         {"directive": {"header": {"correlationToken": ""}, "endpoint": {"endpointId": "bad id"}}}
     ) == (None, None)
     assert salvage([1]) == (None, None)
+
+
+# -- identifiers match Amazon's patterns whole: a trailing newline is no identifier ---------
+def _header() -> dict:
+    return {"namespace": "Alexa", "name": "ReportState", "messageId": "m-1", "payloadVersion": "3"}
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "fragment"),
+    [
+        ("endpointId", "front-door\n", "endpointId"),
+        ("namespace", "Alexa\n", "namespace"),
+        ("name", "ReportState\nforged log line", "name"),
+    ],
+)
+def test_parse_rejects_a_trailing_newline(where: str, value: str, fragment: str) -> None:
+    d: dict = {"header": _header(), "endpoint": {"endpointId": "front-door"}}
+    if where == "endpointId":
+        d["endpoint"]["endpointId"] = value
+    else:
+        d["header"][where] = value
+    with pytest.raises(InvalidDirective) as info:
+        Directive.parse({"directive": d})
+    assert fragment in info.value.message
+    expected = None if where == "endpointId" else "front-door"
+    assert salvage({"directive": d})[1] == expected
+
+
+def test_salvage_drops_an_endpoint_id_with_a_newline() -> None:
+    event = {"directive": {"header": {}, "endpoint": {"endpointId": "front-door\n"}}}
+    assert salvage(event) == (None, None)
+
+
+def test_log_message_id_cannot_forge_a_line() -> None:
+    d = directive("Alexa", "ReportState")
+    assert d.log_message_id == "m-1"
+    forged = dataclasses.replace(d, message_id="m-1\nINFO forged")
+    assert "\n" not in forged.log_message_id and "forged" in forged.log_message_id
+
+
+def test_schema_patterns_end_at_the_end_as_in_ecma_262() -> None:
+    """JSON Schema patterns are ECMA-262, where ``$`` ends the input; Python's ``$``
+    also matches before a final newline, which would let these through."""
+    good = responses.error_response(
+        "NO_SUCH_ENDPOINT", "why", correlation_token="c", endpoint_id="e"
+    )
+    assert_valid(good)
+    bad_id = copy.deepcopy(good)
+    bad_id["event"]["endpoint"]["endpointId"] = "front-door\n"
+    assert any("endpointId" in e for e in schema_errors(bad_id))
+    bad_msg = copy.deepcopy(good)
+    bad_msg["event"]["header"]["messageId"] += "\n"
+    assert any("messageId" in e for e in schema_errors(bad_msg))
+    press = events.doorbell_press("front-door\n", "Atza|t")
+    assert not is_valid(press)
+    assert is_valid(events.doorbell_press("front-door", "Atza|t"))
+    stamp = events.doorbell_press("front-door", "Atza|t")
+    stamp["event"]["payload"]["timestamp"] += "\n"
+    assert not is_valid(stamp)
+    assert not is_valid(events.delete_report(["front-door\n"], "Atza|t"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import urllib.request
@@ -287,6 +288,49 @@ def test_foreign_endpoint_is_no_such_endpoint(local_cloud, skill, owner):
         reply = skill.handle(d)
         assert error_type(reply) == "NO_SUCH_ENDPOINT"
         assert "scope" not in reply["event"].get("endpoint", {})  # no token echoed in errors
+
+
+class _RecordingStore:
+    """The skill's real store, with a record of every call and its arguments."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_an_endpoint_id_with_a_newline_never_reaches_the_store(skill, owner, caplog):
+    """``^...$`` with .match lets "front-door\\n" through; Amazon's pattern does not."""
+    skill.store = _RecordingStore(skill.store)
+    token = owner["access_token"]
+    for d in (
+        D.initiate_session(token, endpoint_id="front-door\n"),
+        D.session_event("SessionConnected", token, endpoint_id="front-door\n"),
+        D.session_event("SessionDisconnected", token, endpoint_id="front-door\n"),
+        D.report_state(token, endpoint_id="front-door\n"),
+    ):
+        reply = skill.handle(d)
+        assert error_type(reply) == "INVALID_DIRECTIVE"
+        assert "endpoint" not in reply["event"]  # nothing echoed that Amazon would refuse
+    assert skill.store.calls == []
+    assert skill.kvs.stats["send"] == 0
+    assert skill.store.get_session(D.SESSION_ID) is None
+    # Nor does a messageId with a newline forge a line of the skill's log.
+    d = D.report_state(token)
+    d["directive"]["header"]["messageId"] = "m-1\nINFO forged line"
+    with caplog.at_level(logging.INFO, logger="alexa_doorbell.skill"):
+        check(skill.handle(d), "Alexa", "StateReport")
+    assert not any("\n" in r.getMessage() for r in caplog.records)
 
 
 # -- Session events, ReportState, the rest ---------------------------------------------

@@ -8,7 +8,13 @@ from typing import Any
 
 from alexa_doorbell.alexa.errors import InvalidDirective
 
-ENDPOINT_ID_RE = re.compile(r"^[a-zA-Z0-9_\-=#;:?@&]{1,256}$")
+# Amazon's schema (model.EndpointId), matched against the whole value: "^...$" with
+# .match would let "front-door\n" through.
+ENDPOINT_ID_RE = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
+# Directive namespaces and names are dotted words ("Alexa.RTCSessionController"); they
+# are echoed in replies and logs, so nothing else (no newline) gets that far.
+HEADER_NAME_RE = re.compile(r"[A-Za-z0-9_.]{1,128}")
+MESSAGE_ID_RE = re.compile(r"[a-zA-Z0-9\-]{1,127}")  # model.MessageId: what Alexa sends
 MAX_CORRELATION_TOKEN = 10_000  # Alexa's tokens are a few hundred characters
 
 
@@ -50,7 +56,7 @@ def _valid_correlation_token(value: Any) -> str | None:
 
 
 def _valid_endpoint_id(value: Any) -> str | None:
-    if isinstance(value, str) and ENDPOINT_ID_RE.match(value):
+    if isinstance(value, str) and ENDPOINT_ID_RE.fullmatch(value):
         return value
     return None
 
@@ -66,6 +72,13 @@ class Directive:
     correlation_token: str | None = None
     endpoint_id: str | None = None
     token: str | None = None
+
+    @property
+    def log_message_id(self) -> str:
+        """The messageId for a log line: as it is when Amazon's pattern allows it, else
+        quoted, so a newline in a directive cannot forge a line of the log."""
+        mid = self.message_id
+        return mid if MESSAGE_ID_RE.fullmatch(mid) else repr(mid[:64])
 
     @property
     def qualified_name(self) -> str:
@@ -84,6 +97,9 @@ class Directive:
         head = _dict(directive, "header", "directive")
         namespace = _str(head, "namespace", "header")
         name = _str(head, "name", "header")
+        for key, value in (("namespace", namespace), ("name", name)):
+            if not HEADER_NAME_RE.fullmatch(value or ""):
+                raise InvalidDirective(f"header.{key} must be 1-128 characters of [A-Za-z0-9_.]")
         message_id = _str(head, "messageId", "header")
         if head.get("payloadVersion") != "3":
             raise InvalidDirective('header.payloadVersion must be "3"')

@@ -14,11 +14,54 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
 
 SCHEMA_FILE = "alexa_smart_home_message_schema.json"
+
+
+@cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    r"""A JSON Schema ``pattern`` (ECMA-262) as Python must run it.
+
+    In ECMA-262 ``$`` ends the input, while Python's ``$`` also matches before a
+    final newline: ``^[a-z-]*$`` would pass "front-door" followed by a newline.
+    ``\d`` and ``\w`` are ASCII in ECMA-262, hence ``re.ASCII``.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _draft4() -> Any:
+    from jsonschema import Draft4Validator, validators
+
+    return validators.extend(Draft4Validator, {"pattern": _pattern})
 
 
 @cache
@@ -29,15 +72,11 @@ def _schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft4Validator
-
-    return Draft4Validator(_schema())
+    return _draft4()(_schema())
 
 
 @cache
 def _delete_report_validator() -> Any:
-    from jsonschema import Draft4Validator
-
     full = _schema()
     branch = next(
         b for b in full["oneOf"] if b.get("description", "").startswith("An AddOrUpdateReport")
@@ -49,7 +88,7 @@ def _delete_report_validator() -> Any:
     items["required"] = ["endpointId"]
     items["additionalProperties"] = False
     items["properties"] = {"endpointId": items["properties"]["endpointId"]}
-    return Draft4Validator({"definitions": full["definitions"], **branch})
+    return _draft4()({"definitions": full["definitions"], **branch})
 
 
 def _is_delete_report(message: Any) -> bool:

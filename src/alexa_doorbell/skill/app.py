@@ -87,7 +87,7 @@ class Skill:
             "%s endpoint=%s message=%s -> %s (%.1f ms)",
             d.qualified_name if d else "(malformed)",
             d.endpoint_id if d else "-",
-            d.message_id[:64] if d else "-",
+            d.log_message_id if d else "-",
             outcome[:300],
             (time.monotonic() - started) * 1000,
         )
