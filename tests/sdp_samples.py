@@ -6,7 +6,9 @@ FP = (
 )
 
 # An Echo Show offer: s=a 2 z, port 1, BUNDLE, H264 PT 99 with no fmtp, Opus 96
-# plus static 0/8 without rtpmap, host UDP and TCP candidates, b=AS:2500.
+# plus static 0/8 without rtpmap, host UDP and TCP candidates, b=AS:2500. The
+# candidates are on loopback (port 9, discard): an agent answering this offer
+# sends its ICE checks nowhere but this machine, and nothing answers them.
 ECHO_SHOW_OFFER = (
     "\r\n".join(
         [
@@ -19,8 +21,8 @@ ECHO_SHOW_OFFER = (
             "m=audio 1 UDP/TLS/RTP/SAVPF 96 0 8",
             "c=IN IP4 0.0.0.0",
             "a=rtcp:9 IN IP4 0.0.0.0",
-            "a=candidate:1 1 udp 2122260223 192.0.2.10 50000 typ host generation 0",
-            "a=candidate:2 1 tcp 1518280447 192.0.2.10 9 typ host tcptype active generation 0",
+            "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host generation 0",
+            "a=candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active generation 0",
             "a=ice-ufrag:EcHo",
             "a=ice-pwd:echoshowpassword0123456",
             f"a=fingerprint:{FP}",
@@ -35,8 +37,8 @@ ECHO_SHOW_OFFER = (
             "c=IN IP4 0.0.0.0",
             "b=AS:2500",
             "a=rtcp:9 IN IP4 0.0.0.0",
-            "a=candidate:1 1 udp 2122260223 192.0.2.10 50000 typ host generation 0",
-            "a=candidate:2 1 tcp 1518280447 192.0.2.10 9 typ host tcptype active generation 0",
+            "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host generation 0",
+            "a=candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active generation 0",
             "a=ice-ufrag:EcHo",
             "a=ice-pwd:echoshowpassword0123456",
             f"a=fingerprint:{FP}",

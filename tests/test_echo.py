@@ -51,13 +51,13 @@ def test_rewrite_drops_rtx_vp8_and_fmtp_and_adds_a_tcp_candidate() -> None:
         "a=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"
         "a=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1\r\n"
         "a=ssrc-group:FID 1 2\r\na=ssrc:1 cname:x\r\na=ssrc:2 cname:x\r\n"
-        "a=candidate:abc 1 udp 2130706431 10.0.0.1 5000 typ host\r\n"
+        "a=candidate:abc 1 udp 2130706431 127.0.0.1 5000 typ host\r\n"
     )
     out = echo_show_offer(sample)
     assert echo_show_offer(out).count("a=candidate:") == out.count("a=candidate:") + 1
     assert "a=ssrc:2 " not in out and "a=ssrc-group" not in out
     assert "a=fmtp" not in out
-    assert "a=candidate:abc9 1 tcp 1518280447 10.0.0.1 9 typ host tcptype active" in out
+    assert "a=candidate:abc9 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active" in out
 
 
 def test_snapshot_png_is_a_real_picture(tmp_path: Path) -> None:

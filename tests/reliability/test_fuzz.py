@@ -75,7 +75,7 @@ SDP_LINES = st.sampled_from(
         "m=audio 1 RTP/AVP 0",
         "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
         "m=video abc UDP/TLS/RTP/SAVPF 99",
-        "a=candidate:1 1 udp 1 1.2.3.4 5 typ host",
+        "a=candidate:1 1 udp 1 127.0.0.1 5 typ host",
         "a=candidate:garbage",
         "a=ssrc:1 cname:x",
         "a=ssrc:abc",
@@ -495,7 +495,7 @@ async def test_hostile_viewer_cannot_hurt_the_agent(make_cloud, record_figures) 
             for i in range(500):
                 await viewer.send(
                     "ICE_CANDIDATE",
-                    encode_payload({"candidate": f"candidate:{i} 1 udp 1 1.1.1.1 {i} typ host"}),
+                    encode_payload({"candidate": f"candidate:{i} 1 udp 1 127.0.0.1 {i} typ host"}),
                 )
             await asyncio.sleep(1.0)
         # The agent is still connected on the same socket and answers a real viewer.
