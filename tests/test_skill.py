@@ -14,6 +14,8 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.amazon.lwa import LwaClient
+from alexa_doorbell.kvs import api
+from alexa_doorbell.kvs.messages import sdp_payload
 from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Device, Health
 from tests import directives as D
@@ -275,6 +277,71 @@ def test_bad_offers_are_invalid_directives(skill, owner, payload):
         endpoint_id="front-door",
     )
     assert error_type(skill.handle(d)) == "INVALID_DIRECTIVE"
+
+
+# An offer with loopback candidates only, grown to an exact SendAlexaOfferToMaster size.
+_BASE_OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=a 2 z\r\nt=0 0\r\n"
+    "m=video 1 UDP/TLS/RTP/SAVPF 99\r\nc=IN IP4 127.0.0.1\r\n"
+    "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host generation 0\r\n"
+)
+
+
+def sized_offer(payload_chars: int, line: str) -> str:
+    """An offer of ``line`` repeated whose KVS MessagePayload is exactly ``payload_chars``."""
+    size = lambda sdp: len(sdp_payload("offer", sdp))  # noqa: E731 - the exact payload
+    sdp = _BASE_OFFER
+    while size(sdp + line + "\r\n") <= payload_chars - 64:
+        sdp += line + "\r\n"
+    pad = ""
+    while size(sdp + f"a=x-pad:{pad}\r\n") < payload_chars:
+        pad += "p"
+    sdp += f"a=x-pad:{pad}\r\n"
+    assert size(sdp) == payload_chars
+    return sdp
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a=x",  # many CRLFs: each is 2 characters of SDP, 4 of JSON
+        "a=x-note:T\u00fcrklingel \u2603",  # non-ASCII: 1 character of SDP, 6 of JSON
+    ],
+    ids=["crlf", "non-ascii"],
+)
+async def test_offer_size_is_the_payload_kvs_would_carry(local_cloud, skill, owner, caplog, line):
+    """Over KVS's 10,000 characters (base64 of the offer as JSON) is INVALID_DIRECTIVE
+    before any KVS call, with no OFFERED row and no word of the channel; at the limit
+    the offer goes through."""
+    channel = "porch-channel-7"
+    await asyncio.to_thread(
+        lambda: api.kinesisvideo_client(
+            local_cloud.boto_session(), local_cloud.endpoint_url()
+        ).create_signaling_channel(ChannelName=channel)
+    )
+    skill.store.put_device(Device("porch", "Porch", channel))
+    skill.store.put_health(Health("porch", "OK"))
+    over, fits = sized_offer(10_004, line), sized_offer(10_000, line)
+    assert (len(over) + 30) * 4 // 3 < 10_000  # what an estimate from the SDP length said
+    async with KvsTestMaster(local_cloud, channel, answer=ANSWER) as master:
+        with caplog.at_level(logging.DEBUG):
+            reply = await asyncio.to_thread(
+                skill.handle,
+                D.initiate_session(owner["access_token"], "porch", "too-big", offer=over),
+            )
+        assert error_type(reply) == "INVALID_DIRECTIVE"
+        assert "10,000" in reply["event"]["payload"]["message"]
+        assert channel not in json.dumps(reply) and channel not in caplog.text
+        assert skill.kvs.stats == {"describe": 0, "get_endpoint": 0, "send": 0}
+        assert skill.store.get_session("too-big") is None
+        assert skill.store.list_sessions("porch") == []
+
+        reply = await asyncio.to_thread(
+            skill.handle, D.initiate_session(owner["access_token"], "porch", "fits", offer=fits)
+        )
+        check(reply, "Alexa.RTCSessionController", "AnswerGeneratedForSession")
+        assert [offer for _, offer in master.offers] == [fits]
+        assert skill.store.get_session("fits").state == "OFFERED"
 
 
 def test_foreign_endpoint_is_no_such_endpoint(local_cloud, skill, owner):

@@ -28,7 +28,7 @@ from alexa_doorbell.alexa.responses import (
 from alexa_doorbell.alexa.responses import (
     session_disconnected as session_disconnected_response,
 )
-from alexa_doorbell.kvs.messages import refusal_reason
+from alexa_doorbell.kvs.messages import refusal_reason, sdp_payload
 from alexa_doorbell.skill.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.skill.state import connectivity
 from alexa_doorbell.store.base import Device, RtcSession
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from alexa_doorbell.skill.app import Skill
 
 MAX_SESSION_ID = 1024
-MAX_OFFER_PAYLOAD = 10_000  # KVS caps MessagePayload (base64 of the offer JSON)
+MAX_OFFER_PAYLOAD = 10_000  # KVS's MessagePayload: 1-10,000 characters (botocore's model)
 _DISALLOWED = re.compile(r"[^a-zA-Z0-9_.\-]")
 
 
@@ -65,8 +65,15 @@ def _offer_sdp(d: Directive) -> str:
         raise InvalidDirective("payload.offer.format must be SDP")
     if not isinstance(value, str) or not value.startswith("v=0"):
         raise InvalidDirective("payload.offer.value must be an SDP offer")
-    if (len(value) + 30) * 4 // 3 > MAX_OFFER_PAYLOAD:
-        raise InvalidDirective("the offer is too large for KVS (10,000 characters base64)")
+    # Measure the payload SendAlexaOfferToMaster will carry, not the SDP: base64 of JSON,
+    # where each CRLF is 4 characters and each non-ASCII character 6 (or 12) before
+    # base64. Checked before the session is recorded or KVS is called; base64 is never
+    # shorter than its input, so a longer SDP is refused without encoding it.
+    if len(value) > MAX_OFFER_PAYLOAD or len(sdp_payload("offer", value)) > MAX_OFFER_PAYLOAD:
+        raise InvalidDirective(
+            f"the offer is too large: KVS carries at most {MAX_OFFER_PAYLOAD:,} characters "
+            "of base64 (the SDP as JSON)"
+        )
     return value
 
 
