@@ -18,7 +18,9 @@ from alexa_doorbell.config import CameraConfig
 from alexa_doorbell.store.base import EventRecord, Health, RtcSession, Tokens
 
 REFRESH_DUE = 300.0  # seconds before expiry when the notifier refreshes an access token
-ACTIVE_SESSION_STATES = ("OFFERED", "CONNECTED")
+# A viewer is a session Alexa reported connected (SessionConnected) and not yet ended.
+# An OFFERED row is an offer only: refused, failed or never connected, it stays OFFERED.
+LIVE_SESSION_STATE = "CONNECTED"
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,11 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
         age = max(0.0, now - health.updated_at)
     online = connectivity == "OK"
     sessions = sorted(inp.sessions.get(cam.endpoint_id, []), key=lambda s: s.updated_at)
+    # The camera ends every session by max_session_seconds, SessionDisconnected or not.
     alexa_viewers = [
         s
         for s in sessions
-        if s.state in ACTIVE_SESSION_STATES and now - s.updated_at < inp.max_session_seconds
+        if s.state == LIVE_SESSION_STATE and now - s.updated_at < inp.max_session_seconds
     ]
     browsers: list[str] | None = None
     if inp.signaling_viewers is not None:
