@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     gop_seconds: float = 1.0
     press_debounce: float = 5.0
 
+    # Snapshots behind an event's frameImageUri: the S3 bucket (stack output
+    # SnapshotBucketName; unset on the local cloud, which makes its own) and how long a
+    # presigned URL to one works (SigV4 allows 7 days at most).
+    snapshot_bucket: str | None = None
+    snapshot_url_expiry: int = Field(default=3600, ge=60, le=604800)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -28,10 +28,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from alexa_doorbell.amazon.snapshots import bucket_name
 from alexa_doorbell.cloud.db import CloudDB
 from alexa_doorbell.cloud.gateway import EventGateway
 from alexa_doorbell.cloud.kvs import KvsEmulator
 from alexa_doorbell.cloud.lwa import LwaEmulator
+from alexa_doorbell.cloud.s3 import S3Emulator
 from alexa_doorbell.cloud.tls import ensure_certificate
 from alexa_doorbell.config import LOCAL_AWS_SECRET_ACCESS_KEY, Settings
 
@@ -73,6 +75,7 @@ class LocalCloud:
         self.kvs = KvsEmulator(settings, self.db)
         self.lwa = LwaEmulator(settings, self.db)
         self.gateway = EventGateway(self.lwa)
+        self.s3 = S3Emulator(settings)
         self.app = self._build_app()
         self._servers: list[_Server] = []
         self._tasks: list[asyncio.Task] = []
@@ -87,6 +90,8 @@ class LocalCloud:
         ensure_certificate(self.settings.ca_file, self.key_file, local.host)
         for cam in self.settings.cameras:
             self.kvs.ensure_channel(cam.channel_name)
+        self.s3.ensure_bucket(bucket_name(self.settings))
+        self.s3.apply_lifecycle()
         http_sock = _bind(local.host, local.port)
         try:
             tls_sock = _bind(local.host, local.tls_port)
@@ -138,6 +143,7 @@ class LocalCloud:
         self._servers.clear()
         self._tasks.clear()
         self.db.close()
+        self.s3.close()
 
     async def __aenter__(self) -> LocalCloud:
         await self.start()
@@ -163,6 +169,9 @@ class LocalCloud:
             Route("/_local/events", gw.admin_clear, methods=["DELETE"]),
             Route("/_local/gateway/faults", gw.admin_faults, methods=["POST"]),
             Route("/_local/status", self._status, methods=["GET"]),
+            # S3, path-style, last: /<bucket>/<key> would shadow every route above.
+            Route("/{bucket}", self.s3.bucket, methods=["GET", "HEAD", "PUT"]),
+            Route("/{bucket}/{key:path}", self.s3.object, methods=["GET", "HEAD", "PUT"]),
         ]
         return Starlette(routes=routes)
 
@@ -262,6 +271,10 @@ def run_cloud(settings: Settings) -> None:
         console.print(f"  REST (KVS, LWA, event gateway): {local.url}")
         console.print(
             f"  KVS signaling WebSocket:        {local.wss_url}  (also ws on the HTTP port)"
+        )
+        console.print(
+            f"  S3 (path-style, both ports):    bucket {bucket_name(settings)}, presigned URLs "
+            f"https://{local.host}:{local.tls_port}/..."
         )
         console.print(f"  TLS certificate (trust it):     {settings.ca_file}")
         for cam in settings.cameras:
