@@ -54,6 +54,8 @@ def test_cfn_lint_passes() -> None:
         ("Runtime: python3.12", "Runtime: python2.7"),  # deprecated runtime
         ("Resource: !GetAtt StoreTable.Arn", "Resource: !GetAtt StoreTabel.Arn"),  # bad ref
         ("BillingMode: PAY_PER_REQUEST", "BillingMode: ON_DEMAND"),  # invalid value
+        ("SSEAlgorithm: AES256", "SSEAlgorithm: AES128"),  # no such encryption
+        ("!GetAtt SnapshotBucket.Arn", "!GetAtt SnapshotBucket.Name"),  # no such attribute
     ],
 )
 def test_cfn_lint_catches_breakage(old: str, new: str) -> None:
@@ -178,12 +180,68 @@ def test_camera_agent_policy_file_matches_template(template: dict[str, Any]) -> 
         "kinesisvideo:DescribeSignalingChannel",
     }
     assert by_sid(doc)["RingTheDoorbell"] == {"lambda:InvokeFunction"}
+    assert by_sid(doc)["Snapshots"] == {"s3:PutObject", "s3:GetObject"}
     assert all(s["Resource"] != "*" for s in doc["Statement"])
+    (snapshots,) = [s for s in doc["Statement"] if s["Sid"] == "Snapshots"]
+    assert snapshots["Resource"] == "arn:aws:s3:::SNAPSHOT_BUCKET/snapshots/*"
+
+
+def test_snapshot_bucket_is_private_encrypted_and_expires(template: dict[str, Any]) -> None:
+    from alexa_doorbell.cloud.s3 import LIFECYCLE_DAYS
+
+    (name,) = _resources(template, "AWS::S3::Bucket")
+    props = template["Resources"][name]["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (expiry,) = props["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled"
+    assert expiry["ExpirationInDays"] == 30 == LIFECYCLE_DAYS  # the local cloud does the same
+    assert not {"Prefix", "TagFilters", "ObjectSizeGreaterThan"} & set(expiry)  # every object
+    (policy,) = _resources(template, "AWS::S3::BucketPolicy").values()
+    assert policy["Properties"]["Bucket"] == {"Ref": name}
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": [name, "Arn"]},
+        {"Fn::Sub": "${SnapshotBucket.Arn}/*"},
+    ]
+    assert template["Outputs"]["SnapshotBucketName"]["Value"] == {"Ref": name}
+
+
+def test_camera_agent_puts_snapshots_under_its_prefix_only(template: dict[str, Any]) -> None:
+    from alexa_doorbell.amazon.snapshots import PREFIX
+
+    doc = template["Resources"]["CameraAgentPolicy"]["Properties"]["PolicyDocument"]
+    s3_statements = [s for s in doc["Statement"] if any(a.startswith("s3:") for a in _actions(s))]
+    (statement,) = s3_statements
+    assert statement["Effect"] == "Allow"
+    # PutObject to store, GetObject so that its presigned GET URLs work; nothing else
+    # (no List, no Delete, no ACLs, no wildcards).
+    assert set(_actions(statement)) == {"s3:PutObject", "s3:GetObject"}
+    assert statement["Resource"] == {"Fn::Sub": f"${{SnapshotBucket.Arn}}/{PREFIX}/*"}
+    # Neither function touches the bucket.
+    for role in ("SkillRole", "NotifierRole"):
+        actions = {a for s in _statements(template["Resources"][role]) for a in _actions(s)}
+        assert not any(a.startswith("s3:") for a in actions), role
 
 
 def test_outputs_the_user_needs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
-    for name in ("SkillFunctionArn", "NotifierFunctionArn", "StoreTableName", "Camera1ChannelArn"):
+    for name in (
+        "SkillFunctionArn",
+        "NotifierFunctionArn",
+        "StoreTableName",
+        "SnapshotBucketName",
+        "Camera1ChannelArn",
+    ):
         assert name in outputs
 
 
