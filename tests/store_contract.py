@@ -19,9 +19,11 @@ import pytest
 
 from alexa_doorbell.store.base import (
     ConflictError,
+    DetectionClasses,
     Device,
     EventRecord,
     Health,
+    Motion,
     RtcSession,
     Store,
     Tokens,
@@ -121,6 +123,44 @@ class StoreContract:
         assert store.get_device("garage").friendly_name == "Garage 2"
         store.delete_device("garage")
         assert [d.endpoint_id for d in store.list_devices()] == ["front-door"]
+
+    def test_devices_with_motion_and_detection(self, store: Store):
+        cam = Device(
+            "porch", "Porch", "porch", motion=True, detection_classes=("person", "package")
+        )
+        store.put_device(cam)
+        got = store.get_device("porch")
+        assert got == cam and got.detection_classes == ("person", "package") and got.motion
+        # Equal after a round trip: seeding the catalog writes only on change.
+        assert store.list_devices() == [cam]
+        store.put_device(Device("porch", "Porch", "porch"))
+        got = store.get_device("porch")
+        assert not got.motion and got.detection_classes == ()
+
+    # -- motion and object detection --------------------------------------
+    def test_motion(self, store: Store):
+        assert store.get_motion("porch") is None
+        store.put_motion(Motion("porch", "DETECTED", 1000.0))
+        store.put_motion(Motion("garage", "DETECTED", 1000.5))
+        store.put_motion(Motion("porch", "NOT_DETECTED", 1030.0))
+        assert store.get_motion("porch") == Motion("porch", "NOT_DETECTED", 1030.0)
+        assert store.get_motion("garage").state == "DETECTED"
+
+    def test_detection_classes_per_user_and_camera(self, store: Store):
+        assert store.get_detection_classes("u1", "porch") is None  # never chosen
+        store.put_detection_classes(DetectionClasses("u1", "porch", ("person", "package"), 1.0))
+        store.put_detection_classes(DetectionClasses("u2", "porch", ("package",), 2.0))
+        store.put_detection_classes(DetectionClasses("u1", "garage", (), 3.0))  # all off
+        assert store.get_detection_classes("u1", "porch") == DetectionClasses(
+            "u1", "porch", ("person", "package"), 1.0
+        )
+        assert store.get_detection_classes("u2", "porch").classes == ("package",)
+        assert store.get_detection_classes("u1", "garage") == DetectionClasses(
+            "u1", "garage", (), 3.0
+        )
+        assert store.get_detection_classes("u2", "garage") is None
+        store.put_detection_classes(DetectionClasses("u1", "porch", ("person",), 4.0))
+        assert store.get_detection_classes("u1", "porch").classes == ("person",)
 
     # -- sessions --------------------------------------------------------
     def test_sessions(self, store: Store):

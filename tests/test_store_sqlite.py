@@ -12,7 +12,7 @@ import time
 import pytest
 
 from alexa_doorbell.store import open_store
-from alexa_doorbell.store.base import StoreError
+from alexa_doorbell.store.base import Device, StoreError
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests.store_contract import StoreContract, make_tokens
 
@@ -38,6 +38,42 @@ def test_open_store_urls(tmp_path):
     for bad in ("", "sqlite://", "postgres://x", "/just/a/path"):
         with pytest.raises(StoreError):
             open_store(bad)
+
+
+def test_a_store_from_before_motion_and_detection_opens_and_keeps_its_rows(tmp_path):
+    """A store created before the motion/detection columns: opened, migrated, nothing lost."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE devices (
+            endpoint_id TEXT PRIMARY KEY, friendly_name TEXT NOT NULL,
+            channel_name TEXT NOT NULL, description TEXT NOT NULL,
+            manufacturer TEXT NOT NULL, channel_arn TEXT, doorbell INTEGER NOT NULL,
+            full_duplex INTEGER NOT NULL, owner TEXT
+        );
+        INSERT INTO devices VALUES
+            ('front-door', 'Front Door', 'front-door', 'Doorbell', 'acme', NULL, 1, 1, 'u1');
+        """
+    )
+    db.commit()
+    db.close()
+    # Two processes' worth of connections open the old file at once; both must work.
+    first, second = SqliteStore(path), SqliteStore(path)
+    old = first.get_device("front-door")
+    assert old == Device(
+        "front-door", "Front Door", "front-door", "Doorbell", "acme", None, True, True, "u1"
+    )
+    assert old.motion is False and old.detection_classes == ()
+    second.put_device(Device("porch", "Porch", "porch", motion=True, detection_classes=("person",)))
+    assert first.get_device("porch").detection_classes == ("person",)
+    first.close()
+    second.close()
+    again = SqliteStore(path)  # already migrated: opens without altering anything
+    assert [d.endpoint_id for d in again.list_devices()] == ["front-door", "porch"]
+    again.close()
 
 
 def test_two_processes_see_each_others_writes(tmp_path):

@@ -64,6 +64,9 @@ class Device:
     full_duplex: bool = False
     # user_id of the owner; None means "whoever linked" (single-user home set-up)
     owner: str | None = None
+    motion: bool = False  # has a motion input: discovered as Alexa.MotionSensor
+    # Object classes its detector reports ("person", "package"): SmartVision detection
+    detection_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,25 @@ class Health:
     def effective(self, max_age: float, now: float | None = None) -> str:
         age = (time.time() if now is None else now) - self.updated_at
         return self.connectivity if age <= max_age else "UNREACHABLE"
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A camera's motion as last reported to Alexa (Alexa.MotionSensor detectionState)."""
+
+    endpoint_id: str
+    state: str  # "DETECTED" or "NOT_DETECTED"
+    updated_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class DetectionClasses:
+    """The object classes one user enabled for one camera (SetObjectDetectionClasses)."""
+
+    user_id: str
+    endpoint_id: str
+    classes: tuple[str, ...]  # e.g. ("person",); empty: the user turned every class off
+    updated_at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -156,6 +178,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_health(self, endpoint_id: str) -> Health | None: ...
+
+    # -- motion and object detection ---------------------------------------
+    @abc.abstractmethod
+    def put_motion(self, motion: Motion) -> None: ...
+
+    @abc.abstractmethod
+    def get_motion(self, endpoint_id: str) -> Motion | None: ...
+
+    @abc.abstractmethod
+    def put_detection_classes(self, classes: DetectionClasses) -> None: ...
+
+    @abc.abstractmethod
+    def get_detection_classes(self, user_id: str, endpoint_id: str) -> DetectionClasses | None:
+        """None: the user never chose (every class the camera detects is on)."""
 
     # -- events sent toward Alexa ---------------------------------------
     @abc.abstractmethod

@@ -7,6 +7,8 @@ Table design (the SAM template creates it; keys are strings)::
     TOKENS      <user_id>                       a linked user's LWA tokens + version
     DEVICE      <endpoint_id>                   one camera in the catalog
     HEALTH      <endpoint_id>                   the camera agent's last connectivity report
+    MOTION      <endpoint_id>                   the motion state last reported to Alexa
+    CLASSES     <user_id>|<endpoint_id>         object classes a user enabled for a camera
     SESSION     <session_id>                    an Alexa RTC session (ttl: 7 days)
     EVENT       <at>#<ns>#<rand>                an event sent toward Alexa (ttl: 30 days)
 
@@ -32,9 +34,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from alexa_doorbell.store.base import (
     ConflictError,
+    DetectionClasses,
     Device,
     EventRecord,
     Health,
+    Motion,
     RtcSession,
     Store,
     StoreError,
@@ -119,7 +123,14 @@ def _device(item: dict[str, Any]) -> Device:
         doorbell=bool(_get(item, "doorbell", False)),
         full_duplex=bool(_get(item, "full_duplex", False)),
         owner=_get(item, "owner"),
+        motion=bool(_get(item, "motion", False)),
+        detection_classes=_classes(_get(item, "detection_classes", "")),
     )
+
+
+def _classes(text: str) -> tuple[str, ...]:
+    """Object classes stored as "person,package" (class names have no commas)."""
+    return tuple(c for c in text.split(",") if c)
 
 
 def _session(item: dict[str, Any]) -> RtcSession:
@@ -280,6 +291,8 @@ class DynamoDbStore(Store):
                 "doorbell": device.doorbell,
                 "full_duplex": device.full_duplex,
                 "owner": device.owner,
+                "motion": device.motion,
+                "detection_classes": ",".join(device.detection_classes) or None,
             },
         )
 
@@ -331,6 +344,44 @@ class DynamoDbStore(Store):
         if not item:
             return None
         return Health(endpoint_id, _get(item, "connectivity"), float(_get(item, "updated_at")))
+
+    # -- motion and object detection -----------------------------------------
+    def put_motion(self, motion: Motion) -> None:
+        self._put(
+            "MOTION",
+            motion.endpoint_id,
+            {"state": motion.state, "updated_at": float(motion.updated_at)},
+        )
+
+    def get_motion(self, endpoint_id: str) -> Motion | None:
+        item = self._get_item("MOTION", endpoint_id)
+        if not item:
+            return None
+        return Motion(endpoint_id, _get(item, "state"), float(_get(item, "updated_at")))
+
+    def put_detection_classes(self, classes: DetectionClasses) -> None:
+        # An endpointId has no "|" (Alexa's pattern): the key splits one way only.
+        self._put(
+            "CLASSES",
+            f"{classes.user_id}|{classes.endpoint_id}",
+            {
+                "user_id": classes.user_id,
+                "endpoint_id": classes.endpoint_id,
+                "classes": ",".join(classes.classes) or None,  # absent: none enabled
+                "updated_at": float(classes.updated_at),
+            },
+        )
+
+    def get_detection_classes(self, user_id: str, endpoint_id: str) -> DetectionClasses | None:
+        item = self._get_item("CLASSES", f"{user_id}|{endpoint_id}")
+        if not item:
+            return None
+        return DetectionClasses(
+            user_id,
+            endpoint_id,
+            _classes(_get(item, "classes", "")),
+            float(_get(item, "updated_at")),
+        )
 
     # -- event records -----------------------------------------------------
     def add_event_record(self, record: EventRecord) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from alexa_doorbell.store.base import (
     ConflictError,
+    DetectionClasses,
     Device,
     EventRecord,
     Health,
+    Motion,
     RtcSession,
     Store,
     StoreError,
@@ -46,7 +48,9 @@ CREATE TABLE IF NOT EXISTS devices (
     channel_arn TEXT,
     doorbell INTEGER NOT NULL,
     full_duplex INTEGER NOT NULL,
-    owner TEXT
+    owner TEXT,
+    motion INTEGER NOT NULL DEFAULT 0,
+    detection_classes TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -60,6 +64,18 @@ CREATE TABLE IF NOT EXISTS health (
     connectivity TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS motion (
+    endpoint_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS detection_classes (
+    user_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    classes TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (user_id, endpoint_id)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -71,6 +87,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+# Columns added since the first release, for stores created before them: (table, column, DDL).
+MIGRATIONS = (
+    ("devices", "motion", "motion INTEGER NOT NULL DEFAULT 0"),
+    ("devices", "detection_classes", "detection_classes TEXT NOT NULL DEFAULT ''"),
+)
+
 KEEP_EVENTS = 1000  # status pages show the recent ones; older records are pruned
 KEEP_SESSIONS_SECONDS = 7 * 24 * 3600
 
@@ -80,7 +102,7 @@ _TOKEN_COLS = (
 )
 _DEVICE_COLS = (
     "endpoint_id, friendly_name, channel_name, description, manufacturer, channel_arn, "
-    "doorbell, full_duplex, owner"
+    "doorbell, full_duplex, owner, motion, detection_classes"
 )
 
 
@@ -109,7 +131,14 @@ def _device(row: tuple) -> Device:
         doorbell=bool(row[6]),
         full_duplex=bool(row[7]),
         owner=row[8],
+        motion=bool(row[9]),
+        detection_classes=_classes(row[10]),
     )
+
+
+def _classes(text: str) -> tuple[str, ...]:
+    """Object classes stored as "person,package" (class names have no commas)."""
+    return tuple(c for c in text.split(",") if c)
 
 
 class SqliteStore(Store):
@@ -126,8 +155,31 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Add the columns an older store lacks (under the write lock: processes may race)."""
+
+        def missing() -> list[tuple[str, str, str]]:
+            have: dict[str, set[str]] = {}
+            for table, _, _ in MIGRATIONS:
+                if table not in have:
+                    rows = self._db.execute(f"PRAGMA table_info({table})").fetchall()
+                    have[table] = {r[1] for r in rows}
+            return [m for m in MIGRATIONS if m[1] not in have[m[0]]]
+
+        if not missing():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, _, ddl in missing():
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -211,7 +263,7 @@ class SqliteStore(Store):
     # -- devices ---------------------------------------------------------
     def put_device(self, device: Device) -> None:
         self._write(
-            f"INSERT OR REPLACE INTO devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 device.endpoint_id,
                 device.friendly_name,
@@ -222,6 +274,8 @@ class SqliteStore(Store):
                 int(device.doorbell),
                 int(device.full_duplex),
                 device.owner,
+                int(device.motion),
+                ",".join(device.detection_classes),
             ),
         )
 
@@ -280,6 +334,37 @@ class SqliteStore(Store):
             (endpoint_id,),
         )
         return Health(*rows[0]) if rows else None
+
+    # -- motion and object detection -------------------------------------
+    def put_motion(self, motion: Motion) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO motion VALUES (?,?,?)",
+            (motion.endpoint_id, motion.state, motion.updated_at),
+        )
+
+    def get_motion(self, endpoint_id: str) -> Motion | None:
+        rows = self._read(
+            "SELECT endpoint_id, state, updated_at FROM motion WHERE endpoint_id = ?",
+            (endpoint_id,),
+        )
+        return Motion(*rows[0]) if rows else None
+
+    def put_detection_classes(self, classes: DetectionClasses) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO detection_classes VALUES (?,?,?,?)",
+            (classes.user_id, classes.endpoint_id, ",".join(classes.classes), classes.updated_at),
+        )
+
+    def get_detection_classes(self, user_id: str, endpoint_id: str) -> DetectionClasses | None:
+        rows = self._read(
+            "SELECT user_id, endpoint_id, classes, updated_at FROM detection_classes "
+            "WHERE user_id = ? AND endpoint_id = ?",
+            (user_id, endpoint_id),
+        )
+        if not rows:
+            return None
+        user, endpoint, classes, updated_at = rows[0]
+        return DetectionClasses(user, endpoint, _classes(classes), updated_at)
 
     # -- event records ---------------------------------------------------
     def add_event_record(self, record: EventRecord) -> None:
