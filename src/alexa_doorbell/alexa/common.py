@@ -1,4 +1,4 @@
-"""Pieces every Alexa message shares: headers, message ids, timestamps, health properties."""
+"""Pieces every Alexa message shares: headers, message ids, timestamps, state properties."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 PAYLOAD_VERSION = "3"
 CONNECTIVITY_VALUES = ("OK", "UNREACHABLE")
+DETECTION_STATES = ("DETECTED", "NOT_DETECTED")  # Alexa.MotionSensor detectionState
 
 
 def new_message_id() -> str:
@@ -15,11 +16,18 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
-def header(namespace: str, name: str, correlation_token: str | None = None) -> dict[str, Any]:
+def header(
+    namespace: str,
+    name: str,
+    correlation_token: str | None = None,
+    *,
+    payload_version: str = PAYLOAD_VERSION,
+) -> dict[str, Any]:
+    """An event header; interfaces with their own version (SmartVision: "1.0") pass it."""
     out: dict[str, Any] = {
         "namespace": namespace,
         "name": name,
-        "payloadVersion": PAYLOAD_VERSION,
+        "payloadVersion": payload_version,
         "messageId": new_message_id(),
     }
     if correlation_token:
@@ -49,6 +57,21 @@ def connectivity_property(
         "namespace": "Alexa.EndpointHealth",
         "name": "connectivity",
         "value": {"value": connectivity},
+        "timeOfSample": timestamp(at),
+        "uncertaintyInMilliseconds": uncertainty_ms,
+    }
+
+
+def detection_state_property(
+    state: str, at: float | None = None, uncertainty_ms: int = 0
+) -> dict[str, Any]:
+    """The ``Alexa.MotionSensor`` ``detectionState`` property (context or change report)."""
+    if state not in DETECTION_STATES:
+        raise ValueError(f"detectionState must be one of {DETECTION_STATES}, not {state!r}")
+    return {
+        "namespace": "Alexa.MotionSensor",
+        "name": "detectionState",
+        "value": state,
         "timeOfSample": timestamp(at),
         "uncertaintyInMilliseconds": uncertainty_ms,
     }

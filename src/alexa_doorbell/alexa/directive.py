@@ -16,6 +16,9 @@ ENDPOINT_ID_RE = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
 HEADER_NAME_RE = re.compile(r"[A-Za-z0-9_.]{1,128}")
 MESSAGE_ID_RE = re.compile(r"[a-zA-Z0-9\-]{1,127}")  # model.MessageId: what Alexa sends
 MAX_CORRELATION_TOKEN = 10_000  # Alexa's tokens are a few hundred characters
+# Interfaces versioned apart from v3 have their own payloadVersion: SmartVision
+# documents "1.0". "3" is taken too: refusing it would cost the user a setting.
+PAYLOAD_VERSIONS = {"Alexa.SmartVision.ObjectDetectionSensor": ("1.0", "3")}
 
 
 def _str(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
@@ -101,8 +104,11 @@ class Directive:
             if not HEADER_NAME_RE.fullmatch(value or ""):
                 raise InvalidDirective(f"header.{key} must be 1-128 characters of [A-Za-z0-9_.]")
         message_id = _str(head, "messageId", "header")
-        if head.get("payloadVersion") != "3":
-            raise InvalidDirective('header.payloadVersion must be "3"')
+        versions = PAYLOAD_VERSIONS.get(namespace, ("3",))
+        if head.get("payloadVersion") not in versions:
+            raise InvalidDirective(
+                f"header.payloadVersion must be {' or '.join(map(repr, versions))} for {namespace}"
+            )
         corr = head.get("correlationToken")
         if corr is not None and _valid_correlation_token(corr) is None:
             raise InvalidDirective("header.correlationToken must be a short non-empty string")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from alexa_doorbell.alexa import smartvision
 
 
 class DeviceLike(Protocol):
@@ -14,13 +17,21 @@ class DeviceLike(Protocol):
     manufacturer: str
     doorbell: bool
     full_duplex: bool
+    motion: bool  # a motion input: Alexa.MotionSensor
+    detection_classes: Sequence[str]  # person/package detection: SmartVision.ObjectDetectionSensor
 
 
 def _iface(interface: str, **extra: Any) -> dict[str, Any]:
     return {"type": "AlexaInterface", "interface": interface, "version": "3", **extra}
 
 
-def capabilities(doorbell: bool, full_duplex: bool) -> list[dict[str, Any]]:
+def capabilities(
+    doorbell: bool,
+    full_duplex: bool,
+    *,
+    motion: bool = False,
+    detection_classes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     caps = [
         _iface("Alexa"),
         # Full duplex = tap-to-talk; half duplex = push-to-talk. Advertise full
@@ -32,6 +43,19 @@ def capabilities(doorbell: bool, full_duplex: bool) -> list[dict[str, Any]]:
     ]
     if doorbell:
         caps.append(_iface("Alexa.DoorbellEventSource", proactivelyReported=True))
+    if motion:
+        caps.append(
+            _iface(
+                "Alexa.MotionSensor",
+                properties={
+                    "supported": [{"name": "detectionState"}],
+                    "proactivelyReported": True,
+                    "retrievable": True,
+                },
+            )
+        )
+    if smartvision.accepted(detection_classes):
+        caps.append(smartvision.capability(detection_classes))
     caps.append(
         _iface(
             "Alexa.EndpointHealth",
@@ -59,5 +83,10 @@ def endpoint_description(device: DeviceLike) -> dict[str, Any]:
         "friendlyName": (device.friendly_name or device.endpoint_id)[:128],
         "description": (device.description or "Camera")[:128],
         "displayCategories": display_categories(device.doorbell),
-        "capabilities": capabilities(device.doorbell, device.full_duplex),
+        "capabilities": capabilities(
+            device.doorbell,
+            device.full_duplex,
+            motion=device.motion,
+            detection_classes=device.detection_classes,
+        ),
     }

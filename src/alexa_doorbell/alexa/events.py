@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from alexa_doorbell.alexa.common import connectivity_property, endpoint, header, timestamp
+from alexa_doorbell.alexa.common import (
+    connectivity_property,
+    detection_state_property,
+    endpoint,
+    header,
+    timestamp,
+)
 from alexa_doorbell.alexa.discovery import DeviceLike, endpoint_description
 
 # Cause types allowed for DoorbellPress (and ChangeReport, which allows a few more).
@@ -67,6 +73,39 @@ def change_report(
                 }
             },
         }
+    }
+
+
+def motion_change_report(
+    endpoint_id: str,
+    token: str,
+    state: str,
+    *,
+    at: float | None = None,
+    cause: str = "PHYSICAL_INTERACTION",
+    unchanged: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """``Alexa.ChangeReport`` of ``Alexa.MotionSensor`` ``detectionState``.
+
+    ``state`` is ``DETECTED`` or ``NOT_DETECTED``; ``at`` is when the motion started
+    or, for NOT_DETECTED, when the hold ran out.
+    Routines ("when motion is detected at the front door") fire on these.
+    ``unchanged``: the endpoint's other properties (e.g. connectivity) for the context.
+    """
+    _check_cause(cause)
+    context = list(unchanged)
+    return {
+        **({"context": {"properties": context}} if context else {}),
+        "event": {
+            "header": header("Alexa", "ChangeReport"),
+            "endpoint": endpoint(endpoint_id, token),
+            "payload": {
+                "change": {
+                    "cause": {"type": cause},
+                    "properties": [detection_state_property(state, at)],
+                }
+            },
+        },
     }
 
 
