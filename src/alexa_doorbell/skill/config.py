@@ -15,11 +15,17 @@ shared by both from here):
 - ``ALEXA_DOORBELL_SKILL_DEADLINE`` (5 s), ``ALEXA_DOORBELL_SINGLE_USER`` (true),
   ``ALEXA_DOORBELL_HEALTH_MAX_AGE`` (150 s), ``ALEXA_DOORBELL_TOKEN_CACHE_TTL``
   (300 s), ``ALEXA_DOORBELL_EVENT_REGION`` (NA), ``ALEXA_DOORBELL_LWA_URL``
+
+A bad value is a ``ConfigError`` whose one line names the variable and what it
+takes; the Lambda handlers log that line and answer with an error, no traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,14 +38,51 @@ LWA_URL = "https://api.amazon.com"
 # The local cloud's emulator-only LWA client: it opens nothing but the emulator on loopback.
 LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
 LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
+# Every variable the Lambda functions read (the skill here, the notifier in notify.py).
+LAMBDA_VARIABLES = frozenset(
+    {"CLOUD", "STORE_URL", "DATA_DIR", "REGION", "EVENT_REGION", "CAMERAS", "LWA_URL"}
+    | {"LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "LWA_CLIENT_SECRET_ARN", "LOCAL__HOST"}
+    | {"LOCAL__PORT", "SKILL_DEADLINE", "SINGLE_USER", "HEALTH_MAX_AGE", "TOKEN_CACHE_TTL"}
+    | {"PRESS_DEBOUNCE", "EVENT_GATEWAY_URL"}
+)
+CLOUDS = ("aws", "local")
+EVENT_REGIONS = ("NA", "EU", "FE")
+# What pydantic accepts for a bool, so both readers agree on one environment.
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
-    """The skill is not configured well enough to run; the message says what to set."""
+    """A setting is missing or wrong; the message is one line saying which and what to set."""
 
 
-def _bool(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+def _bool(name: str, text: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ConfigError(f"{PREFIX}{name} = {text!r}: must be true or false")
+
+
+def _seconds(name: str, text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(
+            f"{PREFIX}{name} = {text!r}: must be a number of seconds (default {default:g})"
+        )
+    return value
+
+
+def _choice(name: str, text: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        raise ConfigError(f"{PREFIX}{name} = {text!r}: must be one of {', '.join(allowed)}")
+    return text
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -67,6 +110,7 @@ class SkillConfig:
     single_user: bool = True
     health_max_age: float = 150.0
     token_cache_ttl: float = 300.0
+    press_debounce: float = 5.0  # the notifier's window: presses within it send one event
     cameras: list[Device] = field(default_factory=list)
 
     @classmethod
@@ -77,7 +121,7 @@ class SkillConfig:
             value = env.get(PREFIX + name)
             return value if value not in (None, "") else default
 
-        local = get("CLOUD", "aws") == "local"
+        local = _choice("CLOUD", get("CLOUD", "aws") or "aws", CLOUDS) == "local"
         data_dir = get("DATA_DIR") or default_data_dir(env)
         store_url = get("STORE_URL") or default_store_url(data_dir)
         lwa_url = get("LWA_URL")
@@ -89,23 +133,30 @@ class SkillConfig:
             lwa_url = lwa_url or f"http://{host}:{port}"
             if not client_id:
                 client_id, secret = LOCAL_LWA_CLIENT_ID, LOCAL_LWA_CLIENT_SECRET
+        for name in sorted(env):
+            if name.startswith(PREFIX) and name[len(PREFIX) :] not in LAMBDA_VARIABLES:
+                close = difflib.get_close_matches(name[len(PREFIX) :], LAMBDA_VARIABLES, 1, 0.7)
+                hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
+                log.warning("ignoring %s: the Lambda functions do not read it%s", name, hint)
         try:
-            return cls(
-                store_url=store_url,
-                lwa_url=lwa_url or LWA_URL,
-                lwa_client_id=client_id,
-                lwa_client_secret=secret,
-                lwa_client_secret_arn=get("LWA_CLIENT_SECRET_ARN"),
-                region=get("REGION") or env.get("AWS_REGION") or "us-east-1",
-                event_region=get("EVENT_REGION", "NA") or "NA",
-                deadline=float(get("SKILL_DEADLINE", "5.0") or 5.0),
-                single_user=_bool(get("SINGLE_USER", "true") or "true"),
-                health_max_age=float(get("HEALTH_MAX_AGE", "150") or 150),
-                token_cache_ttl=float(get("TOKEN_CACHE_TTL", "300") or 300),
-                cameras=parse_cameras(get("CAMERAS")),
-            )
+            cameras = parse_cameras(get("CAMERAS"))
         except ValueError as exc:
-            raise ConfigError(f"bad {PREFIX}* setting: {exc}") from None
+            raise ConfigError(str(exc)) from None
+        return cls(
+            store_url=store_url,
+            lwa_url=lwa_url or LWA_URL,
+            lwa_client_id=client_id,
+            lwa_client_secret=secret,
+            lwa_client_secret_arn=get("LWA_CLIENT_SECRET_ARN"),
+            region=get("REGION") or env.get("AWS_REGION") or "us-east-1",
+            event_region=_choice("EVENT_REGION", get("EVENT_REGION", "NA") or "NA", EVENT_REGIONS),
+            deadline=_seconds("SKILL_DEADLINE", get("SKILL_DEADLINE"), 5.0),
+            single_user=_bool("SINGLE_USER", get("SINGLE_USER", "true") or "true"),
+            health_max_age=_seconds("HEALTH_MAX_AGE", get("HEALTH_MAX_AGE"), 150.0),
+            token_cache_ttl=_seconds("TOKEN_CACHE_TTL", get("TOKEN_CACHE_TTL"), 300.0),
+            press_debounce=_seconds("PRESS_DEBOUNCE", get("PRESS_DEBOUNCE"), 5.0),
+            cameras=cameras,
+        )
 
     def lwa_credentials(self) -> tuple[str, str]:
         if self.lwa_client_id and self.lwa_client_secret:
