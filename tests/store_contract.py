@@ -1,6 +1,7 @@
 """The behaviour every Store must have, as a reusable test class.
 
-A backend joins by subclassing with a ``store`` fixture::
+A backend joins by subclassing with a ``store`` fixture, and a ``connect`` fixture
+that opens another client of the same storage (what another process would hold)::
 
     class TestMyStore(StoreContract):
         @pytest.fixture
@@ -8,12 +9,17 @@ A backend joins by subclassing with a ``store`` fixture::
             s = MyStore(...)
             yield s
             s.close()
+
+        @pytest.fixture
+        def connect(self, store):
+            return lambda: MyStore(...)
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -192,3 +198,54 @@ class StoreContract:
         recent = store.recent_event_records(limit=3)
         assert [r.detail for r in recent] == ["#4", "#3", "#2"]
         assert store.recent_event_records(limit=0) == []
+
+    # -- press claims ----------------------------------------------------
+    def test_press_claim_holds_for_the_window(self, store: Store):
+        assert store.claim_press("front-door", "a", at=1000.0, window=5.0)
+        assert not store.claim_press("front-door", "b", at=1004.9, window=5.0)
+        assert store.claim_press("side-door", "c", at=1001.0, window=5.0)  # per doorbell
+        assert store.claim_press("front-door", "d", at=1005.0, window=5.0)  # window over
+        assert not store.claim_press("front-door", "e", at=1009.0, window=5.0)  # d holds now
+        assert store.claim_press("front-door", "f", at=1009.0, window=0.0)  # no window
+
+    def test_release_frees_only_its_own_claim(self, store: Store):
+        assert store.claim_press("front-door", "a", at=1000.0, window=5.0)
+        assert not store.release_press("front-door", "someone-else")
+        assert not store.claim_press("front-door", "b", at=1001.0, window=5.0)
+        assert store.release_press("front-door", "a")
+        assert not store.release_press("front-door", "a")  # already free
+        assert store.claim_press("front-door", "b", at=1001.0, window=5.0)
+        # b's claim ran out and c took the slot: b's late release leaves c's claim alone.
+        assert store.claim_press("front-door", "c", at=1010.0, window=5.0)
+        assert not store.release_press("front-door", "b")
+        assert not store.claim_press("front-door", "d", at=1011.0, window=5.0)
+        assert not store.release_press("never-pressed", "x")
+
+    def test_clock_set_back_does_not_silence_the_doorbell(self, store: Store):
+        assert store.claim_press("front-door", "a", at=5000.0, window=5.0)
+        assert not store.claim_press("front-door", "b", at=4996.0, window=5.0)  # slight skew
+        assert store.claim_press("front-door", "c", at=1400.0, window=5.0)  # an hour back
+
+    def test_press_claim_race_has_one_winner(self, store: Store, connect: Callable[[], Store]):
+        """Eight clients (eight processes' worth of connections) claim at the same instant."""
+        clients = [connect() for _ in range(8)]
+        barrier = threading.Barrier(len(clients))
+        won: list[str] = []
+
+        def claim(i: int) -> None:
+            barrier.wait()
+            if clients[i].claim_press("front-door", f"claim-{i}", at=2000.0 + i / 100, window=5.0):
+                won.append(f"claim-{i}")
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        try:
+            assert len(won) == 1, won
+            assert not store.claim_press("front-door", "late", at=2001.0, window=5.0)
+            assert store.release_press("front-door", won[0])  # the winner's id was stored
+        finally:
+            for c in clients:
+                c.close()

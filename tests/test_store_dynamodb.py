@@ -73,6 +73,10 @@ class TestDynamoDbStore(StoreContract):
         yield s
         s.close()
 
+    @pytest.fixture
+    def connect(self, store):
+        return lambda: DynamoDbStore(store.table)  # its own boto3 client, as a Lambda has
+
 
 def raw_items(table: str) -> list[dict]:
     return boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"]
@@ -116,14 +120,18 @@ def test_race_from_threads_with_separate_clients(aws):
 
 
 def test_item_layout_and_expiry(aws):
-    """Keys as the README's "The DynamoDB table" shows; sessions and events expire, tokens not."""
+    """Keys as the README's "The DynamoDB table" shows; sessions, events and press claims
+    expire, tokens not."""
     create_table_from_template("t")
     store = DynamoDbStore("t")
     store.put_tokens(make_tokens("u1"))
     store.put_session(RtcSession("s1", "front-door", "OFFERED"))
     store.add_event_record(EventRecord(time.time(), "u1", "front-door", "DoorbellPress", "202"))
+    assert store.claim_press("front-door", "c1", at=time.time(), window=5.0)
     items = {item[PK]["S"]: item for item in raw_items("t")}
-    assert set(items) == {"TOKENS", "SESSION", "EVENT"}
+    assert set(items) == {"TOKENS", "SESSION", "EVENT", "PRESS"}
+    assert items["PRESS"][SK]["S"] == "front-door" and items["PRESS"]["claim_id"]["S"] == "c1"
+    assert TTL in items["PRESS"]
     assert items["TOKENS"][SK]["S"] == "u1"
     assert TTL not in items["TOKENS"]
     ttl = int(items["SESSION"][TTL]["N"])

@@ -24,6 +24,10 @@ class TestSqliteStore(StoreContract):
         yield s
         s.close()
 
+    @pytest.fixture
+    def connect(self, store):
+        return lambda: SqliteStore(store.path)
+
 
 def test_open_store_urls(tmp_path):
     path = tmp_path / "sub" / "s.sqlite3"

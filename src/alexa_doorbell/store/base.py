@@ -1,4 +1,4 @@
-"""The store interface: per-user tokens, the device catalog and RTC sessions.
+"""The store interface: per-user tokens, the device catalog, RTC sessions, press claims.
 
 Two implementations sit behind it: SQLite (one machine) and DynamoDB (AWS).
 It is imported by the Lambda path, so it uses the standard library only.
@@ -199,6 +199,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def recent_event_records(self, limit: int = 50) -> list[EventRecord]: ...
+
+    # -- doorbell presses -------------------------------------------------
+    @abc.abstractmethod
+    def claim_press(self, endpoint_id: str, claim_id: str, *, at: float, window: float) -> bool:
+        """Take the doorbell's press slot in one atomic conditional write.
+
+        True: the slot was free and now holds ``claim_id`` stamped ``at``; this
+        caller sends the press. False: another claim of ``endpoint_id`` made less
+        than ``window`` seconds before ``at`` holds it (the press is debounced).
+        A claim stamped more than ``window`` after ``at`` holds nothing either: the
+        clock was set back, and a doorbell must not stay silent until it catches up.
+        """
+
+    @abc.abstractmethod
+    def release_press(self, endpoint_id: str, claim_id: str) -> bool:
+        """Free the slot if ``claim_id`` still holds it (its press reached nobody).
+
+        Conditional too: a claim that expired and was taken by a newer press is
+        left alone. True when this call freed the slot.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional for implementations
         """Release connections."""

@@ -11,6 +11,7 @@ Table design (the SAM template creates it; keys are strings)::
     CLASSES     <user_id>|<endpoint_id>         object classes a user enabled for a camera
     SESSION     <session_id>                    an Alexa RTC session (ttl: 7 days)
     EVENT       <at>#<ns>#<rand>                an event sent toward Alexa (ttl: 30 days)
+    PRESS       <endpoint_id>                   the doorbell's last press claim (ttl: 1 day)
 
 One item collection per kind keeps every read a strongly consistent GetItem or
 Query (no scans, no eventually consistent indexes) at home scale: a few users,
@@ -19,7 +20,8 @@ event records; tokens never expire (a lost refresh token means relinking).
 
 Token writes are conditional: the skill and the notifier Lambdas may refresh
 the same user's token at once, and ``expected_version`` makes exactly one of
-them win (``ConditionalCheckFailedException`` -> ``ConflictError``).
+them win (``ConditionalCheckFailedException`` -> ``ConflictError``). So are press
+claims: of the Lambdas one press wakes at once, one ``PutItem`` succeeds.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ TTL = "ttl"
 
 KEEP_SESSIONS_SECONDS = 7 * 24 * 3600  # as the SQLite store
 KEEP_EVENTS_SECONDS = 30 * 24 * 3600
+KEEP_CLAIMS_SECONDS = 24 * 3600  # a claim matters for seconds; ttl only tidies the table
 
 # The skill answers Alexa within a few seconds: fail fast, retry briefly.
 _CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"})
@@ -416,3 +419,39 @@ class DynamoDbStore(Store):
             )
             for item in self._query("EVENT", forward=False, limit=limit)
         ]
+
+    # -- press claims ------------------------------------------------------
+    def claim_press(self, endpoint_id: str, claim_id: str, *, at: float, window: float) -> bool:
+        item = self._key("PRESS", endpoint_id)
+        item.update(
+            claim_id=_s(claim_id),
+            claimed_at=_n(float(at)),
+            **{TTL: _n(int(time.time() + KEEP_CLAIMS_SECONDS))},
+        )
+        try:
+            self._call(
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk) OR #at <= :cutoff OR #at > :ahead",
+                ExpressionAttributeNames={"#pk": PK, "#at": "claimed_at"},
+                ExpressionAttributeValues={
+                    ":cutoff": _n(float(at - window)),
+                    ":ahead": _n(float(at + window)),
+                },
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def release_press(self, endpoint_id: str, claim_id: str) -> bool:
+        try:
+            self._call(
+                "delete_item",
+                Key=self._key("PRESS", endpoint_id),
+                ConditionExpression="#id = :id",
+                ExpressionAttributeNames={"#id": "claim_id"},
+                ExpressionAttributeValues={":id": _s(claim_id)},
+            )
+        except ConflictError:
+            return False
+        return True

@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS events (
     status TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS press_claims (
+    endpoint_id TEXT PRIMARY KEY,
+    claim_id TEXT NOT NULL,
+    claimed_at REAL NOT NULL
+);
 """
 
 # Columns added since the first release, for stores created before them: (table, column, DDL).
@@ -393,6 +398,34 @@ class SqliteStore(Store):
             (max(0, int(limit)),),
         )
         return [EventRecord(*r) for r in rows]
+
+    # -- press claims ----------------------------------------------------
+    def claim_press(self, endpoint_id: str, claim_id: str, *, at: float, window: float) -> bool:
+        # One statement: insert, or take over a claim that no longer holds; the
+        # write lock (BEGIN IMMEDIATE) makes it atomic across processes.
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO press_claims (endpoint_id, claim_id, claimed_at) VALUES (?,?,?) "
+                    "ON CONFLICT (endpoint_id) DO UPDATE SET claim_id = excluded.claim_id, "
+                    "claimed_at = excluded.claimed_at "
+                    "WHERE press_claims.claimed_at <= ? OR press_claims.claimed_at > ?",
+                    (endpoint_id, claim_id, at, at - window, at + window),
+                )
+                return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    def release_press(self, endpoint_id: str, claim_id: str) -> bool:
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "DELETE FROM press_claims WHERE endpoint_id = ? AND claim_id = ?",
+                    (endpoint_id, claim_id),
+                )
+                return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
