@@ -19,6 +19,12 @@ Lambdas only one refresh result is stored; the others adopt it). A failed
 refresh never loses the refresh token; only LWA's ``invalid_grant`` marks the
 user "relink needed". Every event sent, and every press that could not be
 sent, is recorded with ``Store.add_event_record``. Tokens are never logged.
+
+Presses: one per debounce window, whatever rings it. The press claims the
+doorbell in the store (``Store.claim_press``, one conditional write) before it
+reads a token or sends anything, so of 20 processes or Lambdas pressing at once
+one sends and refreshes, the others answer "debounced". A press that reached
+nobody releases its claim (only if it still holds it), so the next press is sent.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -149,8 +156,6 @@ class Notifier:
         self.on_message = on_message  # sees every message before it is sent (tests, tracing)
         self._user_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._last_press: dict[str, float] = {}
-        self._press_lock = threading.Lock()
         self._owns_store = False  # close() closes only a store it opened itself
 
     # -- construction --------------------------------------------------------------
@@ -192,20 +197,22 @@ class Notifier:
         if isinstance(device, Outcome):
             return [device]
         eid = device.endpoint_id
-        mark = self._claim_press(eid)
-        if mark is None:
+        claim = self._claim_press(eid)
+        if claim is None:
             return [Outcome(DOORBELL_PRESS, eid, "debounced", True, detail="pressed moments ago")]
         when = self.clock() if at is None else at
-        outcomes = self._for_owners(
-            device,
-            DOORBELL_PRESS,
-            lambda token: events.doorbell_press(eid, token, at=when, cause=cause),
-        )
-        if not any(o.ok for o in outcomes):
-            with self._press_lock:  # nothing got through: the next press may try again
-                if self._last_press.get(eid) == mark:
-                    del self._last_press[eid]
-        return outcomes
+        delivered = False
+        try:
+            outcomes = self._for_owners(
+                device,
+                DOORBELL_PRESS,
+                lambda token: events.doorbell_press(eid, token, at=when, cause=cause),
+            )
+            delivered = any(o.ok for o in outcomes)
+            return outcomes
+        finally:
+            if claim and not delivered:  # it reached nobody: the next press must get through
+                self._release_press(eid, claim)
 
     def health(self, endpoint_id: str, connectivity: str) -> list[Outcome]:
         """Record the camera's connectivity; send a ChangeReport when Alexa's view changes.
@@ -482,26 +489,25 @@ class Notifier:
             return [outcome]
         return [self._send(user, name, device.endpoint_id, build) for user in users]
 
-    def _claim_press(self, endpoint_id: str) -> float | None:
-        """A mark when this press may be sent, None inside the debounce window."""
-        now = time.monotonic()
-        with self._press_lock:
-            last = self._last_press.get(endpoint_id)
-            if last is not None and now - last < self.debounce:
-                return None
-            self._last_press[endpoint_id] = now
-        if self.debounce > 0:  # presses sent by other processes / Lambda containers
-            cutoff = self.clock() - self.debounce
-            for rec in self.store.recent_event_records(limit=20):
-                if rec.at < cutoff:
-                    break
-                if (
-                    rec.name == DOORBELL_PRESS
-                    and rec.endpoint_id == endpoint_id
-                    and rec.status.startswith("2")
-                ):
-                    return None
-        return now
+    def _claim_press(self, endpoint_id: str) -> str | None:
+        """The id of this press's claim ("" with no debounce), None inside the window.
+
+        One conditional write in the store, before anything is sent: of the
+        presses that arrive at once, from threads, processes or Lambda
+        containers, exactly one wins and the others are debounced.
+        """
+        if self.debounce <= 0:
+            return ""
+        claim_id = secrets.token_hex(8)
+        if self.store.claim_press(endpoint_id, claim_id, at=self.clock(), window=self.debounce):
+            return claim_id
+        return None
+
+    def _release_press(self, endpoint_id: str, claim_id: str) -> None:
+        try:
+            self.store.release_press(endpoint_id, claim_id)
+        except Exception as exc:  # the claim then lapses with the window
+            log.warning("could not release the press claim of %s: %s", endpoint_id, exc)
 
     def _send(
         self, user_id: str, name: str, endpoint_id: str, build: Callable[[str], dict[str, Any]]
