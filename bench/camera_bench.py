@@ -61,7 +61,7 @@ def agent_env(settings: Settings, cam: CameraConfig) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "ALEXA_DOORBELL_CONFIG": str(settings.data_dir / "none.toml"),
+            "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
             "ALEXA_DOORBELL_CLOUD": "local",
             "ALEXA_DOORBELL_DATA_DIR": str(settings.data_dir),
             "ALEXA_DOORBELL_LOCAL__HOST": settings.local.host,

@@ -37,7 +37,7 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
     gateway = cloud.cloud.gateway
     env = {
         **os.environ,
-        "ALEXA_DOORBELL_CONFIG": "/nonexistent.toml",
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
         "ALEXA_DOORBELL_DATA_DIR": str(settings.data_dir),
         "ALEXA_DOORBELL_LOCAL__PORT": str(settings.local.port),
         "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(settings.local.tls_port),
@@ -84,7 +84,7 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
 def test_bad_source_or_endpoint_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {
         **os.environ,
-        "ALEXA_DOORBELL_CONFIG": "/nonexistent.toml",
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
         "ALEXA_DOORBELL_DATA_DIR": str(tmp_path),
     }
     for args, expected in (

@@ -20,7 +20,7 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
         "ALEXA_DOORBELL_DATA_DIR": str(tmp_path),
         "ALEXA_DOORBELL_LOCAL__PORT": "0",
         "ALEXA_DOORBELL_LOCAL__TLS_PORT": "0",
-        "ALEXA_DOORBELL_CONFIG": str(tmp_path / "none.toml"),
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "alexa_doorbell.cli", "cloud"],

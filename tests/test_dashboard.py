@@ -329,7 +329,7 @@ def test_dashboard_command_serves_the_page(local_cloud: Settings) -> None:
         "ALEXA_DOORBELL_DATA_DIR": str(local_cloud.data_dir),
         "ALEXA_DOORBELL_LOCAL__PORT": str(local_cloud.local.port),
         "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(local_cloud.local.tls_port),
-        "ALEXA_DOORBELL_CONFIG": "/nonexistent.toml",
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
     }
     cmd = [sys.executable, "-m", "alexa_doorbell.cli", "dashboard", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -89,7 +89,7 @@ def test_the_command(cloud):
         **os.environ,
         "ALEXA_DOORBELL_DATA_DIR": str(settings.data_dir),
         "ALEXA_DOORBELL_LOCAL__PORT": str(settings.local.port),
-        "ALEXA_DOORBELL_CONFIG": "/nonexistent.toml",
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
     }
     run = subprocess.run(
         [sys.executable, "-m", "alexa_doorbell.cli", "press", "front-door", "--json"],

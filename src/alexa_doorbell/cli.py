@@ -1,19 +1,35 @@
 """The ``alexa-doorbell`` command.
 
 Each sub-command imports its implementation lazily, so ``alexa-doorbell --help``
-stays fast and one broken part cannot take the others down.
+stays fast and one broken part cannot take the others down. Whatever the command,
+a configuration mistake is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from alexa_doorbell.config import load_settings
+from alexa_doorbell.config import ConfigError, load_settings
+
+
+class _Commands(TyperGroup):
+    """Runs every command (sub-groups included) with ConfigError as one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            typer.echo(f"alexa-doorbell: {exc}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Put a camera or video doorbell on Amazon Alexa (Echo Show live view, two-way talk, "
     "doorbell announcements). Runs on a local cloud by default: no account needed.",
     no_args_is_help=True,
@@ -152,6 +168,7 @@ def package_lambda(
     """Build the Lambda zip (skill + notifier; boto3 comes from the runtime)."""
     from alexa_doorbell.packaging import build_lambda_zip
 
+    load_settings()  # the zip holds no settings, but a broken file is said here too
     path = build_lambda_zip(output)
     typer.echo(f"{path} ({path.stat().st_size} bytes)")
 

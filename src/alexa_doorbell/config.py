@@ -1,9 +1,12 @@
 """Settings for the tools that run outside Lambda (CLI, camera agent, local cloud).
 
 Sources, highest first: environment variables prefixed ``ALEXA_DOORBELL_``
-(nested with ``__``, e.g. ``ALEXA_DOORBELL_CAMERA__SOURCE``), then the TOML file
+(nested with ``__``, e.g. ``ALEXA_DOORBELL_LOCAL__PORT``), then the TOML file
 named by ``ALEXA_DOORBELL_CONFIG`` (default ``alexa-doorbell.toml`` in the
-working directory, when present), then the defaults below.
+working directory, when present), then the defaults below. Unknown keys are
+errors at every level, and ``load_settings`` turns every mistake (malformed
+TOML, a bad value, a misspelt key, a named file that is missing) into one
+``ConfigError`` line that names the file or variable, the key and what is allowed.
 
 The defaults are the embedded local cloud: no account needed. Set
 ``cloud = "aws"`` to use AWS KVS, Login with Amazon and the Alexa event gateway;
@@ -17,30 +20,49 @@ runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
+from alexa_doorbell import config_errors
 from alexa_doorbell.amazon.events import GATEWAYS as EVENT_GATEWAYS
 from alexa_doorbell.skill.config import (
+    LAMBDA_VARIABLES,
     LOCAL_LWA_CLIENT_ID,
     LOCAL_LWA_CLIENT_SECRET,
     LWA_URL,
+    ConfigError,
     default_data_dir,
     default_store_url,
     read_secret,
 )
 
 ENV_PREFIX = "ALEXA_DOORBELL_"
+CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
+DEFAULT_CONFIG_FILE = "alexa-doorbell.toml"
+# ALEXA_DOORBELL_* names that are no Settings field yet no typo either: read by the
+# Lambda functions (skill/config.py), by the dashboard beside its settings (a password
+# never lives in the file), or by the test suite's own knobs (README, Reliability).
+OTHER_VARIABLES = frozenset(
+    {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE"}
+    | LAMBDA_VARIABLES
+    | {"NETEM_OPTIONAL", "RELIABILITY_REPORT", "TOKEN_TRIALS", "SOAK_SESSIONS", "SOAK_BURSTS"}
+    | {"LOSSY_SEED"}
+)
+
+log = logging.getLogger(__name__)
 
 # The local cloud's emulator credentials. They open nothing but the emulator on
 # loopback and are documented in the README, like LocalStack's "test"/"test".
@@ -52,6 +74,8 @@ LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
 
 class CameraConfig(BaseModel):
     """One camera or doorbell: its Alexa endpoint and its KVS channel."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key must not fall back to a default
 
     endpoint_id: str = "front-door"
     friendly_name: str = "Front Door"
@@ -75,6 +99,8 @@ class CameraConfig(BaseModel):
 
 
 class LocalCloudConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = 8750  # plain HTTP: REST APIs (KVS, LWA, event gateway)
     tls_port: int = 8751  # TLS: WSS signaling (the official JS SDK needs wss://)
@@ -104,6 +130,8 @@ class LocalCloudConfig(BaseModel):
 class DashboardConfig(BaseModel):
     """``[dashboard]``. Its password is never here: ALEXA_DOORBELL_DASHBOARD_PASSWORD(_FILE)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     # Host names it answers to besides loopback, --host and address literals (DNS rebinding)
     allowed_hosts: list[str] = Field(default_factory=list)
 
@@ -112,7 +140,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",  # unknown TOML keys; unknown variables get a warning (load_settings)
     )
 
     cloud: Literal["local", "aws"] = "local"
@@ -165,11 +193,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = os.environ.get(f"{ENV_PREFIX}CONFIG", "alexa-doorbell.toml")
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=path),
+            _TomlFile(settings_cls, toml_file=config_file()[0]),
         )
 
     # -- derived values -------------------------------------------------
@@ -255,5 +282,47 @@ class Settings(BaseSettings):
         return self.local.url if self.is_local else None
 
 
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML source, whose parse errors are one ConfigError line with line and column."""
+
+    def _read_file(self, file_path: Path) -> dict[str, object]:  # type: ignore[override]
+        return config_errors.read_toml(file_path)
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """The TOML file to read, and whether ALEXA_DOORBELL_CONFIG named it."""
+    named = (os.environ if environ is None else environ).get(CONFIG_VARIABLE) or ""
+    return Path(named or DEFAULT_CONFIG_FILE), bool(named)
+
+
 def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Settings for a command; any mistake is one ConfigError line (the CLI exits 2).
+
+    Beyond ``Settings()``: the file ALEXA_DOORBELL_CONFIG names must exist (``/dev/null``
+    means none), and an ``ALEXA_DOORBELL_*`` variable that nothing reads is logged as a
+    warning (other tools may share the prefix, so it is not an error).
+    """
+    environ = dict(os.environ)
+    path, named = config_file(environ)
+    if named and (not path.exists() or path.is_dir()):
+        raise ConfigError(
+            f"{CONFIG_VARIABLE}={path}: {'a directory' if path.exists() else 'no such file'}; "
+            f"point it at your TOML file, or unset it to read ./{DEFAULT_CONFIG_FILE} if present"
+        )
+    for warning in config_errors.unknown_variables(environ, Settings.model_fields, OTHER_VARIABLES):
+        log.warning("alexa-doorbell: %s", warning)
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        toml = config_errors.read_toml(path) if path.is_file() else {}
+        raise ConfigError(
+            config_errors.describe_validation_error(
+                exc,
+                Settings,
+                toml=toml,
+                toml_path=path.absolute() if path.is_file() else None,
+                environ=environ,
+            )
+        ) from None
+    except SettingsError as exc:  # a variable holding JSON that does not parse
+        raise ConfigError(config_errors.describe_settings_error(exc, Settings, environ)) from None

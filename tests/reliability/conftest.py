@@ -64,7 +64,7 @@ def settings_spec(settings: Settings) -> dict[str, Any]:
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALEXA_DOORBELL_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["ALEXA_DOORBELL_CONFIG"] = "/nonexistent.toml"
+    env["ALEXA_DOORBELL_CONFIG"] = os.devnull  # no config file
     return env
 
 
