@@ -4,6 +4,10 @@
 data_dir, free ports); ``cloud`` is the same cloud's handle for in-process
 access (``cloud.cloud.gateway.events``, ``cloud.cloud.lwa.link()``...).
 ``make_cloud(**overrides)`` starts one with other settings.
+
+Every test runs under ``tests/helpers/netguard.py``: a datagram, connection or DNS
+look-up toward anything but loopback, this machine's own addresses or a test's own
+network namespace fails the test (``netguard_pytest.py`` installs it for the session).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import pytest
 
 from alexa_doorbell.cloud.server import CloudThread, start_cloud_thread
 from alexa_doorbell.config import LocalCloudConfig, Settings
+
+pytest_plugins = ["tests.helpers.netguard_pytest"]
 
 
 def local_settings(data_dir: Path, **overrides: object) -> Settings:
