@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import netguard
 from tests.reliability.conftest import spawn_worker
 
 SECONDS = 12.0
 LOSS, DELAY_MS = 5, 100
 PEER = str(Path(__file__).with_name("netns_peer.py"))
+SUBNET = "10.231.0.0/24"  # the veth pair's, inside the two namespaces only
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +40,7 @@ class Namespaces:
         self.a, self.b = f"rel-a-{tag}", f"rel-b-{tag}"
         self.veth = (f"rva{tag}", f"rvb{tag}")
         self.made: list[str] = []
+        self.disallow = lambda: None
         self.impaired = (
             True  # False: netem missing, run unimpaired (ALEXA_DOORBELL_NETEM_OPTIONAL=1)
         )
@@ -49,6 +52,9 @@ class Namespaces:
         for tool in ("ip", "tc"):
             if shutil.which(tool) is None:
                 return f"`{tool}` not found (install iproute2)"
+        # The peers' ICE checks go to each other's veth address: let the network guard
+        # of the peer processes (and of this one) know that network is ours.
+        self.disallow = netguard.allow_network(SUBNET)
         for ns in (self.a, self.b):
             out = _run("ip", "netns", "add", ns)
             if out.returncode:
@@ -110,6 +116,7 @@ class Namespaces:
         for ns in self.made:  # deleting a namespace deletes its end of the veth pair
             _run("ip", "netns", "del", ns)
         self.made.clear()
+        self.disallow()
 
     def popen(self, ns: str, role: str) -> subprocess.Popen[str]:
         return spawn_worker(["ip", "netns", "exec", ns, sys.executable, PEER, role, str(SECONDS)])
