@@ -8,8 +8,9 @@ import hashlib
 import io
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import av
@@ -46,6 +47,17 @@ def jpeg() -> bytes:
     return encode_jpeg(frame)
 
 
+_made: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the boto3 clients a test made: an idle TLS connection holds up the cloud's stop."""
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def client(settings: Settings, *, https: bool = False, **session_kw: str):
     local = settings.local
     if session_kw:
@@ -54,8 +66,17 @@ def client(settings: Settings, *, https: bool = False, **session_kw: str):
         session = settings.boto_session()
     if https:
         endpoint = f"https://{local.host}:{local.tls_port}"
-        return s3_client(session, settings.region, endpoint, verify=str(settings.ca_file))
-    return s3_client(session, settings.region, local.url)
+        made = s3_client(session, settings.region, endpoint, verify=str(settings.ca_file))
+    else:
+        made = s3_client(session, settings.region, local.url)
+    _made.append(made)
+    return made
+
+
+def store_for(settings: Settings) -> SnapshotStore:
+    store = SnapshotStore.from_settings(settings)
+    _made.append(store)
+    return store
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
@@ -161,6 +182,11 @@ def test_unknown_key_and_bucket(local_cloud: Settings) -> None:
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket="Bad_Name", Key="k", Body=b"x")
     assert error_of(exc)[0] == 400
+    # Bucket names match whole: a trailing newline is no bucket (botocore lets it through).
+    for bad in ("other-home\n", "127.0.0.1"):
+        with pytest.raises(ClientError) as exc:
+            s3.create_bucket(Bucket=bad)
+        assert error_of(exc) == (400, "InvalidBucketName"), bad
 
 
 def test_buckets_are_isolated(local_cloud: Settings) -> None:
@@ -219,6 +245,7 @@ def test_credentials_are_checked(local_cloud: Settings) -> None:
     assert error_of(exc) == (404, "404")
     # ...which boto3 reads to sign again for that region, as it does with S3.
     other_region = s3_client(local_cloud.boto_session(), "eu-west-1", local_cloud.local.url)
+    _made.append(other_region)
     other_region.put_object(Bucket=LOCAL_BUCKET, Key="snapshots/x.jpg", Body=b"x")
     assert client(local_cloud).get_object(Bucket=LOCAL_BUCKET, Key="snapshots/x.jpg")
 
@@ -370,7 +397,7 @@ def test_image_info_and_keys(jpeg: bytes) -> None:
     assert snapshot_key("front-door", "1718.5-ab/c", when) == (
         "snapshots/front-door/20260504T030201.500Z-1718.5-ab_c.jpg"
     )
-    for bad_id in ("", "a/b", "x" * 257):
+    for bad_id in ("", "a/b", "x" * 257, "front-door\n"):
         with pytest.raises(SnapshotError):
             snapshot_key(bad_id, "e", when)
 
@@ -379,7 +406,7 @@ def test_image_info_and_keys(jpeg: bytes) -> None:
 
 
 def test_snapshot_store_put_url_get(local_cloud: Settings, jpeg: bytes) -> None:
-    store = SnapshotStore.from_settings(local_cloud)
+    store = store_for(local_cloud)
     assert store.bucket == bucket_name(local_cloud) == LOCAL_BUCKET
     before = time.time()
     snap = store.put("front-door", jpeg, event_id="frigate-1718.2-xyz")
@@ -403,7 +430,7 @@ def test_snapshot_store_put_url_get(local_cloud: Settings, jpeg: bytes) -> None:
 
 
 async def test_snapshot_store_from_the_event_loop(local_cloud: Settings, jpeg: bytes) -> None:
-    store = SnapshotStore.from_settings(local_cloud)
+    store = store_for(local_cloud)
     snap = await store.put_async("front-door", jpeg, taken_at=1_700_000_000.25)
     assert "/20231114T221320.250Z-" in snap.key
     assert store.get(snap.key) == jpeg
@@ -413,7 +440,7 @@ def test_snapshot_store_errors_say_what_to_do(
     make_cloud: Callable[..., CloudThread], jpeg: bytes
 ) -> None:
     settings = make_cloud(snapshot_bucket="configured-bucket").settings
-    store = SnapshotStore.from_settings(settings)
+    store = store_for(settings)
     assert store.bucket == "configured-bucket"  # the local cloud made it on start
     assert store.get(store.put("front-door", jpeg).key) == jpeg
     with pytest.raises(SnapshotError, match="JPEG or PNG"):
@@ -438,7 +465,7 @@ def test_snapshot_of_a_decoded_frame(local_cloud: Settings) -> None:
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
     data = encode_jpeg(frame, qscale=8)
     assert image_info(data) == ("image/jpeg", 640, 480)
-    snap = SnapshotStore.from_settings(local_cloud).put("front-door", data)
+    snap = store_for(local_cloud).put("front-door", data)
     with av.open(io.BytesIO(https_get(local_cloud, snap.url).content)) as container:
         decoded = next(container.decode(video=0))
     left, right = decoded.to_ndarray(format="rgb24")[240, [100, 500]]

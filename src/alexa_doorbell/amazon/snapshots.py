@@ -8,6 +8,7 @@ what an ``ObjectDetection`` event carries as ``frameImageUri``:
     snap = store.put("front-door", jpeg, event_id="1718-abc")      # Snapshot
     snap.url, snap.expires_at       # https://…?X-Amz-Signature=…, unix seconds
     store.get(snap.key)             # the same bytes (the dashboard's timeline)
+    store.close()                   # or: with SnapshotStore.from_settings(settings) as store:
 
 In AWS the bucket is the stack's ``SnapshotBucket`` (``snapshot_bucket``): private,
 encrypted, objects expire after 30 days; the camera agent's policy allows
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from alexa_doorbell.alexa.directive import ENDPOINT_ID_RE
+
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings
 
@@ -36,8 +39,6 @@ log = logging.getLogger(__name__)
 
 LOCAL_BUCKET = "alexa-doorbell-snapshots"  # created by the local cloud on start
 PREFIX = "snapshots"
-# Alexa's endpointId alphabet (Discovery): no "/", so one id is one key prefix.
-ENDPOINT_ID_RE = re.compile(r"^[a-zA-Z0-9_\-=#;:?@&]{1,256}$")
 _EVENT_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 MIN_SIDE = 360  # Amazon's snapshot guideline: at least 360 pixels
 MAX_EXPIRY = 604800  # SigV4 presigned URLs live at most 7 days
@@ -55,6 +56,7 @@ class S3Client(Protocol):
 
     def put_object(self, **kwargs: Any) -> dict[str, Any]: ...
     def get_object(self, **kwargs: Any) -> dict[str, Any]: ...
+    def close(self) -> None: ...
     def generate_presigned_url(
         self, ClientMethod: str, Params: dict[str, Any], ExpiresIn: int
     ) -> str: ...
@@ -110,7 +112,8 @@ def image_info(data: bytes) -> tuple[str, int, int]:
 
 def snapshot_key(endpoint_id: str, event_id: str, taken_at: float, extension: str = "jpg") -> str:
     """``snapshots/<endpoint_id>/<UTC time>-<event_id>.<ext>``: per camera, in time order."""
-    if not ENDPOINT_ID_RE.match(endpoint_id):
+    # Alexa's endpointId alphabet, matched whole: no "/" (one id is one key prefix), no newline.
+    if not ENDPOINT_ID_RE.fullmatch(endpoint_id):
         raise SnapshotError(
             f"endpoint id {endpoint_id!r} is not an Alexa endpointId "
             "(1-256 of a-z A-Z 0-9 _ - = # ; : ? @ &)"
@@ -257,6 +260,16 @@ class SnapshotStore:
         """The stored bytes of ``key`` (SnapshotError when there is none)."""
         reply = self._call("GetObject", key, Bucket=self.bucket, Key=key)
         return reply["Body"].read()
+
+    def close(self) -> None:
+        """Close the client's connections (an idle TLS one holds up a server's shutdown)."""
+        self.s3.close()
+
+    def __enter__(self) -> SnapshotStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _call(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError

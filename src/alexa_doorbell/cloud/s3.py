@@ -47,10 +47,12 @@ SERVICE = "s3"
 LIFECYCLE_DAYS = 30  # deploy/template.yaml expires snapshots after as many days
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # far below S3's 5 GB; snapshots are a few hundred kB
 MAX_KEY_BYTES = 1024
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Matched whole (.fullmatch): with "^...$", .match lets a trailing newline through.
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IPV4_LIKE_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Checksums S3 accepts, with how to compute the ones the stdlib can; the rest are refused.
 CHECKSUMS: dict[str, Callable[[bytes], bytes] | None] = {
     "crc32": lambda b: zlib.crc32(b).to_bytes(4, "big"),
@@ -124,7 +126,7 @@ def _not_implemented(what: str) -> S3Error:
 
 
 def check_bucket_name(name: str) -> None:
-    if not BUCKET_RE.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+    if not BUCKET_RE.fullmatch(name) or ".." in name or IPV4_LIKE_RE.fullmatch(name):
         raise S3Error(
             400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=name
         )
@@ -399,7 +401,7 @@ class S3Emulator:
             raise _not_implemented(f"x-amz-content-sha256: {claimed}")
         elif claimed == UNSIGNED_PAYLOAD:
             payload = body
-        elif SHA256_RE.match(claimed):
+        elif SHA256_RE.fullmatch(claimed):
             if hashlib.sha256(body).hexdigest() != claimed:
                 raise S3Error(
                     400,
