@@ -134,7 +134,10 @@ def _describe(
         return f"{where}: {key}: unknown key{_suggest(loc, model)}"
     if error["type"] == "missing":
         return f"{where}: {key}: required"
-    shown = "" if _SECRET.search(key) else f" = {_show(error['input'])}"
+    value = error["input"]
+    # A table's or list's own error (a model validator's) is about the keys inside it
+    plain = not isinstance(value, (dict, list)) and not _SECRET.search(key)
+    shown = f" = {_show(value)}" if plain else ""
     message = error["msg"].removeprefix("Value error, ").split(", unable to")[0]
     message = message.replace("Input should be", "must be", 1)
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
