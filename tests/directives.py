@@ -61,3 +61,18 @@ def session_event(
 
 def report_state(token: str, endpoint_id: str = "front-door") -> dict[str, Any]:
     return directive("Alexa", "ReportState", token=token, endpoint_id=endpoint_id)
+
+
+def set_object_detection_classes(
+    token: str, *classes: str, endpoint_id: str = "front-door", payload_version: str = "1.0"
+) -> dict[str, Any]:
+    """SmartVision's directive: the classes the user switched on in the Alexa app."""
+    d = directive(
+        "Alexa.SmartVision.ObjectDetectionSensor",
+        "SetObjectDetectionClasses",
+        {"objectDetectionClasses": [{"imageNetClass": c} for c in classes]},
+        token=token,
+        endpoint_id=endpoint_id,
+    )
+    d["directive"]["header"]["payloadVersion"] = payload_version  # the interface's own
+    return d

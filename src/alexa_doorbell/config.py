@@ -86,6 +86,9 @@ class CameraConfig(BaseModel):
     doorbell: bool = True
     full_duplex: bool = True
     owner: str | None = None  # LWA user_id; None = whoever links (single-user)
+    motion: bool = False  # a motion input feeds Alexa.MotionSensor (routines: "when motion...")
+    # Object classes announced with a snapshot (Alexa.SmartVision): "person", "package"
+    detection: list[Literal["person", "package"]] = Field(default_factory=list)
     # Media: "testsrc", a file path, "rtsp://...", "webcam" or "webcam:/dev/video0"
     source: str = "testsrc"
     audio: str = "auto"  # "auto" (from source or silence), "tone", "mic", a file path
@@ -177,6 +180,10 @@ class Settings(BaseSettings):
     max_session_seconds: float = 600.0
     gop_seconds: float = 1.0
     press_debounce: float = 5.0
+    # Motion: NOT_DETECTED only after this long without motion (flapping makes one pair)
+    motion_hold: float = Field(30.0, ge=0)
+    # Detection: a class seen at a camera is announced again only after this long unseen
+    detection_cooldown: float = Field(120.0, ge=0)
 
     # Snapshots behind an event's frameImageUri: the S3 bucket (stack output
     # SnapshotBucketName; unset on the local cloud, which makes its own) and how long a

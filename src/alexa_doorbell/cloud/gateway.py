@@ -1,7 +1,8 @@
 """Alexa event gateway emulator: ``POST /v3/events``.
 
 Checks the bearer token against the LWA emulator, validates the body against
-the official Alexa schema, answers 202 and records accepted events. Errors use
+the official Alexa schema (``Alexa.SmartVision`` events and parts against ours:
+``alexa.schema``), answers 202 and records accepted events. Errors use
 the gateway's body ``{"header": {"namespace": "System", "name": "Exception"},
 "payload": {"code", "description"}}``. Tests can make the next N calls fail.
 """

@@ -26,7 +26,7 @@ Handler = Callable[["Skill", Directive, float], dict[str, Any]]
 
 
 def _routes() -> dict[tuple[str, str], Handler]:
-    from alexa_doorbell.skill import authorization, discovery, rtc, state
+    from alexa_doorbell.skill import authorization, detection, discovery, rtc, state
 
     return {
         ("Alexa.Discovery", "Discover"): discovery.discover,
@@ -35,6 +35,10 @@ def _routes() -> dict[tuple[str, str], Handler]:
         ("Alexa.RTCSessionController", "SessionConnected"): rtc.session_connected,
         ("Alexa.RTCSessionController", "SessionDisconnected"): rtc.session_disconnected,
         ("Alexa", "ReportState"): state.report_state,
+        (
+            "Alexa.SmartVision.ObjectDetectionSensor",
+            "SetObjectDetectionClasses",
+        ): detection.set_object_detection_classes,
     }
 
 

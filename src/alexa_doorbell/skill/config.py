@@ -11,7 +11,7 @@ shared by both from here):
   the skill's Alexa Skill Messaging credentials
 - ``ALEXA_DOORBELL_CAMERAS``: JSON list of cameras (``endpoint_id``,
   ``friendly_name``, ``channel_name``, ``channel_arn``, ``doorbell``,
-  ``full_duplex``, ``owner``...) added to the device catalog at start
+  ``full_duplex``, ``owner``, ``motion``, ``detection``...) added to the device catalog at start
 - ``ALEXA_DOORBELL_SKILL_DEADLINE`` (5 s), ``ALEXA_DOORBELL_SINGLE_USER`` (true),
   ``ALEXA_DOORBELL_HEALTH_MAX_AGE`` (150 s), ``ALEXA_DOORBELL_TOKEN_CACHE_TTL``
   (300 s), ``ALEXA_DOORBELL_EVENT_REGION`` (NA), ``ALEXA_DOORBELL_LWA_URL``
@@ -196,9 +196,25 @@ def parse_cameras(text: str | None) -> list[Device]:
                 doorbell=bool(item.get("doorbell", False)),
                 full_duplex=bool(item.get("full_duplex", False)),
                 owner=item.get("owner") or None,
+                motion=bool(item.get("motion", False)),
+                detection_classes=_detection(eid, item.get("detection")),
             )
         )
     return out
+
+
+def _detection(endpoint_id: str, value: object) -> tuple[str, ...]:
+    """A camera's ``detection`` classes: a list of "person"/"package" (Alexa's classes)."""
+    from alexa_doorbell.alexa.smartvision import IMAGE_NET_CLASSES
+
+    if value is None:
+        return ()
+    if not isinstance(value, list) or any(c not in IMAGE_NET_CLASSES for c in value):
+        raise ValueError(
+            f"{PREFIX}CAMERAS: detection of {endpoint_id!r} must be a list of "
+            f"{' / '.join(IMAGE_NET_CLASSES)}, not {value!r}"
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def read_secret(arn: str, region: str) -> str:

@@ -27,6 +27,8 @@ def device_of(cam: CameraConfig) -> Device:
         doorbell=cam.doorbell,
         full_duplex=cam.full_duplex,
         owner=cam.owner,
+        motion=cam.motion,
+        detection_classes=tuple(cam.detection),
     )
 
 
