@@ -51,8 +51,9 @@ _made: list[Any] = []
 
 
 @pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Close the boto3 clients a test made: an idle TLS connection holds up the cloud's stop."""
+def _close_clients(make_cloud: Callable[..., CloudThread]) -> Iterator[None]:
+    """Close the boto3 clients a test made before its clouds stop (after make_cloud's
+    set-up, so before its teardown): an idle TLS connection holds up a cloud's stop."""
     yield
     while _made:
         _made.pop().close()
