@@ -222,6 +222,8 @@ class Demo:
                 "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(self.settings.local.tls_port),
                 "ALEXA_DOORBELL_CAMERAS": json.dumps([cam.model_dump(mode="json")]),
                 "ALEXA_DOORBELL_STORE_URL": self.settings.store_location,
+                "ALEXA_DOORBELL_STUN_URLS": json.dumps(self.settings.stun_urls),
+                "ALEXA_DOORBELL_USE_TURN": json.dumps(self.settings.use_turn),
             }
         )
         log = self.camera_log.open("ab")
@@ -535,8 +537,17 @@ def _demo_settings(settings: Settings, keep_running: bool) -> Settings:
     if not keep_running:  # free ports, so a demo never collides with a running cloud
         local.port = 0
         local.tls_port = 0
+    # Everything is on this machine: no STUN or TURN server, whatever the user set for a
+    # real deployment, so the demo sends nothing beyond it.
     return settings.model_copy(
-        update={"cloud": "local", "data_dir": data_dir, "store_url": "", "local": local}
+        update={
+            "cloud": "local",
+            "data_dir": data_dir,
+            "store_url": "",
+            "local": local,
+            "stun_urls": [],
+            "use_turn": False,
+        }
     )
 
 
