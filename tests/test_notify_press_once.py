@@ -46,8 +46,6 @@ PRESS_REQUEST = json.dumps({"action": "press", "endpoint_id": "front-door"})
 def child_env(cloud: CloudThread, **extra: str) -> dict[str, str]:
     """A clean environment for the local cloud of ``cloud`` (no config file is read)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALEXA_DOORBELL_")}
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.update(
         ALEXA_DOORBELL_DATA_DIR=str(cloud.settings.data_dir),
         ALEXA_DOORBELL_LOCAL__PORT=str(cloud.settings.local.port),
