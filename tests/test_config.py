@@ -188,6 +188,22 @@ def test_an_unknown_variable_is_a_warning_and_known_others_are_quiet(
     ]
 
 
+def test_no_variable_the_project_reads_or_documents_is_called_unknown() -> None:
+    """A name read beside Settings (a password, a test knob) belongs in OTHER_VARIABLES."""
+    from alexa_doorbell.config import OTHER_VARIABLES, Settings
+    from alexa_doorbell.config_errors import unknown_variables
+
+    names: set[str] = set()
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *ROOT.glob("*.md")]
+    for path in [*files, *(ROOT / "docs").rglob("*.md"), ROOT / "deploy" / "template.yaml"]:
+        if not path.name.startswith("test_config"):  # these misspell names on purpose
+            names |= set(re.findall(r"ALEXA_DOORBELL_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
+    assert len(names) > 20
+    assert (
+        unknown_variables(dict.fromkeys(names, "1"), Settings.model_fields, OTHER_VARIABLES) == []
+    )
+
+
 def test_dev_null_means_no_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (home / "alexa-doorbell.toml").write_text('cloud = "aws"\n')
     monkeypatch.setenv("ALEXA_DOORBELL_CONFIG", os.devnull)

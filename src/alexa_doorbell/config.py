@@ -53,10 +53,11 @@ ENV_PREFIX = "ALEXA_DOORBELL_"
 CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
 DEFAULT_CONFIG_FILE = "alexa-doorbell.toml"
 # ALEXA_DOORBELL_* names that are no Settings field yet no typo either: read by the
-# Lambda functions (skill/config.py), by the dashboard beside its settings (a password
-# never lives in the file), or by the test suite's own knobs (README, Reliability).
+# Lambda functions (skill/config.py), beside the settings for secrets that never live in
+# the file (web/auth.py, cloud/admin.py), or by the test suite's own knobs (README).
 OTHER_VARIABLES = frozenset(
-    {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE"}
+    {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE", "DASHBOARD_PASSWORD_ARN"}
+    | {"LOCAL_ADMIN_TOKEN"}
     | LAMBDA_VARIABLES
     | {"NETEM_OPTIONAL", "RELIABILITY_REPORT", "TOKEN_TRIALS", "SOAK_SESSIONS", "SOAK_BURSTS"}
     | {"LOSSY_SEED"}

@@ -613,7 +613,7 @@ def build_from_env(env: dict[str, str] | None = None) -> Notifier:
         store,
         LwaClient(cfg.lwa_url, client_id, secret),
         GatewayPool(override),
-        debounce=float(environ.get(PREFIX + "PRESS_DEBOUNCE") or 5.0),
+        debounce=cfg.press_debounce,
         single_user=cfg.single_user,
         health_max_age=cfg.health_max_age,
     )
