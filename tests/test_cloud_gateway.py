@@ -8,6 +8,7 @@ import uuid
 import httpx
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.cloud.admin import redact_tokens
 from alexa_doorbell.cloud.server import CloudThread
 from alexa_doorbell.config import Settings
 from tests.test_cloud_lwa import CLIENT, link, token
@@ -60,8 +61,10 @@ def test_accepts_and_records_a_doorbell_press(cloud: CloudThread) -> None:
     assert schema_errors(event) == []
     r = post(settings, event, bearer)
     assert r.status_code == 202
-    listed = httpx.get(settings.local.url + "/_local/events").json()
-    assert listed == [event]
+    listed = httpx.get(settings.local.url + "/_local/events")
+    assert bearer not in listed.text  # the admin API never hands out a bearer token
+    assert listed.json() == [redact_tokens(event)]
+    assert listed.json()[0]["event"]["endpoint"]["scope"]["token"].startswith("redacted:")
     assert httpx.get(settings.local.url + "/_local/events?name=ChangeReport").json() == []
     assert cloud.cloud.gateway.wait_for("DoorbellPress", timeout=1) == [event]
     assert cloud.cloud.gateway.events[0].user_id == "amzn1.account.GW"

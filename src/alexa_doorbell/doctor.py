@@ -216,8 +216,12 @@ class Doctor:
         if not self._channels_ok.get(cam.endpoint_id):
             return Check(name, SKIP, "its channel is not usable (see above)")
         if self.s.is_local:
+            from alexa_doorbell.cloud.admin import admin_headers
+
+            url = f"{self.s.local.url}/_local/status"
             try:
-                with urllib.request.urlopen(f"{self.s.local.url}/_local/status", timeout=5) as r:
+                req = urllib.request.Request(url, headers=admin_headers())
+                with urllib.request.urlopen(req, timeout=5) as r:
                     status = json.load(r)
             except (OSError, ValueError) as exc:
                 return Check(name, FAIL, f"cannot ask the local cloud: {exc}", self._cloud_fix())

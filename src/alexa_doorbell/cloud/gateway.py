@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.cloud.admin import redact_tokens
 from alexa_doorbell.cloud.faults import FaultQueue
 from alexa_doorbell.cloud.lwa import LwaEmulator, _json, bearer_token
 
@@ -146,8 +147,10 @@ class EventGateway:
 
     # -- admin (/_local/...) --------------------------------------------------------------
     async def admin_events(self, request: Request) -> JSONResponse:
-        """``GET /_local/events[?name=DoorbellPress]``: accepted bodies, oldest first."""
-        return JSONResponse(self.messages(request.query_params.get("name") or None))
+        """``GET /_local/events[?name=DoorbellPress]``: accepted bodies, oldest first, with
+        their bearer tokens redacted (``messages()`` in process has them whole)."""
+        messages = self.messages(request.query_params.get("name") or None)
+        return JSONResponse(redact_tokens(messages), headers={"Cache-Control": "no-store"})
 
     async def admin_clear(self, request: Request) -> Response:
         self.clear()

@@ -6,8 +6,13 @@ endpoints, TLS (``settings.local.tls_port``) for the signaling WebSocket that
 ``GetSignalingChannelEndpoint`` hands out as ``wss://``. The WebSocket is also
 accepted as ``ws://`` on the HTTP port.
 
+Both servers answer only to allowed ``Host`` names (``httpguard.HostGuard``:
+no DNS rebinding page reaches them), and ``/_local/...`` never to another site,
+and beyond loopback only with the admin token (``cloud.admin.AdminGuard``).
+
     cloud = LocalCloud(settings)      # port 0 = pick a free port
     await cloud.start()               # settings.local.port/tls_port now hold the real ones
+    cloud.admin_token                 # what /_local/... requires (None: open on loopback)
     ...
     await cloud.stop()
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Generator
@@ -27,8 +33,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
 
 from alexa_doorbell.amazon.snapshots import bucket_name
+from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, AdminGuard, required_admin_token
 from alexa_doorbell.cloud.db import CloudDB
 from alexa_doorbell.cloud.gateway import EventGateway
 from alexa_doorbell.cloud.kvs import KvsEmulator
@@ -36,6 +44,7 @@ from alexa_doorbell.cloud.lwa import LwaEmulator
 from alexa_doorbell.cloud.s3 import S3Emulator
 from alexa_doorbell.cloud.tls import ensure_certificate
 from alexa_doorbell.config import LOCAL_AWS_SECRET_ACCESS_KEY, Settings
+from alexa_doorbell.httpguard import HostGuard, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +78,9 @@ def _bind(host: str, port: int) -> socket.socket:
 class LocalCloud:
     """KVS + LWA + event gateway emulators in the running event loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, admin_token: str | None = None) -> None:
         self.settings = settings
+        self.admin_token = admin_token or required_admin_token(settings.local.host)
         self.db = CloudDB(settings.cloud_dir / "cloud.sqlite3")
         self.kvs = KvsEmulator(settings, self.db)
         self.lwa = LwaEmulator(settings, self.db)
@@ -153,7 +163,7 @@ class LocalCloud:
         await self.stop()
 
     # -- app ---------------------------------------------------------------------------
-    def _build_app(self) -> Starlette:
+    def _build_app(self) -> ASGIApp:
         kvs, lwa, gw = self.kvs, self.lwa, self.gateway
         routes = [Route(path, kvs.rest, methods=["POST"]) for path in kvs.OPERATIONS]
         routes += [
@@ -173,7 +183,9 @@ class LocalCloud:
             Route("/{bucket}", self.s3.bucket, methods=["GET", "HEAD", "PUT"]),
             Route("/{bucket}/{key:path}", self.s3.object, methods=["GET", "HEAD", "PUT"]),
         ]
-        return Starlette(routes=routes)
+        local = self.settings.local
+        guarded = AdminGuard(Starlette(routes=routes), self.admin_token)
+        return HostGuard(guarded, local.allowed_hosts, bind_host=local.host)
 
     async def _status(self, request: Request) -> JSONResponse:
         channels = []
@@ -289,6 +301,18 @@ def run_cloud(settings: Settings) -> None:
         console.print(f"  export AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}")
         console.print(f"  export AWS_SECRET_ACCESS_KEY={secret}")
         console.print(f"  export AWS_DEFAULT_REGION={settings.region}")
+        if cloud.admin_token is not None:
+            shown = cloud.admin_token
+            if os.environ.get(ADMIN_TOKEN_ENV, "").strip() == shown:
+                shown = f"<your {ADMIN_TOKEN_ENV}>"
+            console.print(f"Admin API (/_local/...): Authorization: Bearer {shown}")
+        if not is_loopback(local.host):
+            console.print(
+                "[yellow]Listening beyond this machine: anyone who can reach it can use the "
+                "emulator with its credentials (change them: ALEXA_DOORBELL_LOCAL__"
+                "AWS_SECRET_ACCESS_KEY, ALEXA_DOORBELL_LOCAL__LWA_CLIENT_SECRET); the admin API "
+                "needs the token above.[/]"
+            )
         console.print("Ctrl-C to stop.")
         try:
             await asyncio.Event().wait()
