@@ -42,7 +42,7 @@ def store(local_cloud: Settings):
 
 def client(settings: Settings, store) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
     app = create_app(settings, store=store)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
 def link(settings: Settings, store, user_id: str = "amzn1.account.DASH") -> dict:  # type: ignore[no-untyped-def]

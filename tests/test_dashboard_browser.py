@@ -249,3 +249,72 @@ async def test_direct_signaling_when_the_browser_trusts_the_certificate(
     finally:
         await agent.stop()
         store.close()
+
+
+async def test_login_page_wrong_password_then_a_session_that_works(
+    local_cloud: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard with a password (required beyond loopback): the login page, a wrong
+    password, then a session whose cookie opens the API and the signaling WebSocket."""
+    from alexa_doorbell.web import auth
+
+    monkeypatch.setattr(auth, "FAIL_DELAY", 0.2)
+    password = "open sesame, says the test"
+    _small_camera(local_cloud)
+    store = open_store(local_cloud.store_location)
+    agent = CameraAgent(local_cloud, store=store, preset="ultrafast")
+    await agent.start()
+    await agent.wait_ready()
+    dashboard = DashboardServer(local_cloud, store=store, password=password)
+    await dashboard.start()
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        async with chromium(*FAKE_MEDIA_ARGS) as browser:
+            context = await browser.new_context(viewport={"width": 390, "height": 844})
+            page = await context.new_page()
+            await page.goto(dashboard.url + "/")
+            assert page.url == dashboard.url + "/login"  # sent to the login page
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
+            # Without a session the API says so (and gives nothing away).
+            refused = await page.evaluate(
+                "fetch('/api/status').then(async r => [r.status, await r.text()])"
+            )
+            assert refused[0] == 401 and "front-door" not in refused[1]
+
+            await page.fill("#password", "not the password")
+            async with page.expect_navigation():
+                await page.click("button[type=submit]")
+            assert page.url == dashboard.url + "/login"
+            assert "Wrong password" in await page.locator("#login-result").inner_text()
+            assert await context.cookies() == []
+
+            await page.fill("#password", password)
+            async with page.expect_navigation():
+                await page.click("button[type=submit]")
+            assert page.url == dashboard.url + "/"
+            (cookie,) = await context.cookies()
+            assert cookie["name"] == auth.COOKIE and cookie["httpOnly"] is True
+            assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+            assert password not in cookie["value"]
+            assert await page.evaluate("document.cookie") == ""  # HttpOnly: no script reads it
+
+            # The session works: the live view API answers, and the relayed signaling
+            # WebSocket carries the cookie (same-site) so frames arrive.
+            state = await _window(page, "window.dashboard.viewer.framesDecoded > 5")
+            assert state["viewer"]["via"] == "relay" and state["login"] is True
+            viewer = await page.evaluate(
+                "fetch('/api/cameras/front-door/viewer', {method: 'POST', headers: "
+                "{'Content-Type': 'application/json'}, body: '{}'}).then(r => r.json())"
+            )
+            assert viewer["signedURL"].startswith("wss://") and viewer["relayPath"]
+            await _window(page, "window.dashboard.status !== null")
+
+            # Sign out: back to the login page, and the API is closed again.
+            async with page.expect_navigation():
+                await page.click("#logout button")
+            assert page.url == dashboard.url + "/login"
+            assert await page.evaluate("fetch('/api/status').then(r => r.status)") == 401
+    finally:
+        await dashboard.stop()
+        await agent.stop()
+        store.close()

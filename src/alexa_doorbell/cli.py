@@ -149,8 +149,13 @@ def dashboard(
 ) -> None:
     """Serve the dashboard: live view, doorbell button, system status."""
     from alexa_doorbell.web.app import run_dashboard
+    from alexa_doorbell.web.auth import LoginNotConfigured
 
-    run_dashboard(load_settings(), host=host, port=port)
+    try:
+        run_dashboard(load_settings(), host=host, port=port)
+    except LoginNotConfigured as exc:  # open to the network without a password: say what to set
+        typer.echo(f"alexa-doorbell dashboard: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -12,6 +12,10 @@ VIEWER URL + ICE servers; on the local cloud also a one-time ``relayPath``),
 ``GET /api/status``; WebSocket ``/api/signaling/{token}`` relays signaling to
 the local cloud, whose self-made certificate browsers do not trust. The page
 and the vendored KVS WebRTC SDK are served from ``/`` and ``/static/``.
+
+Before any of it: a ``Host`` that is not this dashboard's gets 421
+(``httpguard.HostGuard``, against DNS rebinding), and with a password (required
+beyond loopback) nothing but ``/login`` answers without a session (``web.auth``).
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
 import websockets
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -40,7 +44,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, admin_headers
 from alexa_doorbell.config import Settings
+from alexa_doorbell.httpguard import HostGuard, is_loopback, same_origin
+from alexa_doorbell.web.auth import (
+    SESSION_SECONDS,
+    DashboardLogin,
+    LoginGuard,
+    LoginNotConfigured,
+    login_required_message,
+    read_password,
+)
 from alexa_doorbell.web.status import Problem, StatusInputs, build_status, event_advice
 from alexa_doorbell.web.viewer import ViewerError, ViewerSigner
 
@@ -65,14 +79,6 @@ class _Static(StaticFiles):
         response.headers["Cache-Control"] = CACHE_VENDOR if "/vendor/" in path else CACHE_PAGE
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
-
-
-def _same_origin(request: Request) -> bool:
-    """Refuse cross-site POSTs: another web page must not ring the bell or get a viewer URL."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _outcome_dict(result: Any) -> dict[str, Any]:
@@ -190,7 +196,8 @@ class Dashboard:
             }
             for c in self.settings.cameras
         ]
-        return JSONResponse({"cloud": self.settings.cloud, "cameras": cams}, headers=NO_STORE)
+        reply = {"cloud": self.settings.cloud, "cameras": cams, "login": request.app.state.login}
+        return JSONResponse(reply, headers=NO_STORE)
 
     def _camera_or_404(self, request: Request) -> tuple[str, JSONResponse | None]:
         endpoint_id = request.path_params["endpoint_id"]
@@ -198,7 +205,7 @@ class Dashboard:
             self.settings.camera(endpoint_id)
         except KeyError as exc:
             return endpoint_id, JSONResponse({"error": str(exc.args[0])}, 404, headers=NO_STORE)
-        if not _same_origin(request):
+        if not same_origin(request.headers):  # another page must not ring or get a viewer URL
             return endpoint_id, JSONResponse({"error": "cross-site request"}, 403)
         return endpoint_id, None
 
@@ -230,8 +237,7 @@ class Dashboard:
     async def relay(self, ws: WebSocket) -> None:
         """Pipe one browser's signaling WebSocket to the presigned URL its token stands for."""
         entry = self._relays.pop(ws.path_params["token"], None)
-        origin = ws.headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != ws.headers.get("host", ""):
+        if not same_origin(ws.headers):
             await ws.close(code=4403, reason="cross-site")
             return
         if entry is None or entry[1] < time.monotonic():
@@ -312,8 +318,10 @@ class Dashboard:
         if not self.settings.is_local:
             return None, None
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
+            async with httpx.AsyncClient(timeout=2.0, headers=admin_headers()) as client:
                 reply = await client.get(self.settings.local.url + "/_local/status")
+            if reply.status_code == 401:
+                return None, f"{self.settings.local.url}: 401, set {ADMIN_TOKEN_ENV} to its token"
             reply.raise_for_status()
             channels = reply.json().get("channels", [])
         except (httpx.HTTPError, ValueError) as exc:
@@ -359,8 +367,25 @@ async def _sweep_forever(sweep: Callable[[], Any], interval: float) -> None:
             log.warning("health sweep failed: %s", exc)
 
 
-def create_app(settings: Settings, *, store: Any = None, press: PressFn | None = None) -> Starlette:
-    """The dashboard ASGI app. ``store`` and ``press`` default to the configured ones."""
+def create_app(
+    settings: Settings,
+    *,
+    store: Any = None,
+    press: PressFn | None = None,
+    host: str = "127.0.0.1",
+    password: str | None = None,
+) -> Starlette:
+    """The dashboard ASGI app. ``store`` and ``press`` default to the configured ones.
+
+    ``host`` is where it listens: beyond loopback it needs ``password`` (default: from
+    the environment, see ``web.auth``) and raises :class:`LoginNotConfigured` without.
+    """
+    password = password or read_password(settings.region)
+    if password is None and not is_loopback(host):
+        raise LoginNotConfigured(login_required_message(host))
+    guards = [Middleware(HostGuard, settings.dashboard.allowed_hosts, bind_host=host)]
+    if password is not None:
+        guards.append(Middleware(LoginGuard, DashboardLogin(password)))
     dash = Dashboard(settings, store, press)
 
     @contextlib.asynccontextmanager
@@ -386,9 +411,11 @@ def create_app(settings: Settings, *, store: Any = None, press: PressFn | None =
             WebSocketRoute("/api/signaling/{token}", dash.relay),
             Mount("/static", _Static(directory=STATIC), name="static"),
         ],
+        middleware=guards,
         lifespan=lifespan,
     )
     app.state.dashboard = dash
+    app.state.login = password is not None
     return app
 
 
@@ -411,11 +438,12 @@ class DashboardServer:
         *,
         store: Any = None,
         press: PressFn | None = None,
+        password: str | None = None,
     ) -> None:
         self.settings = settings
         self.host = host
         self.port = port
-        self.app = create_app(settings, store=store, press=press)
+        self.app = create_app(settings, store=store, press=press, host=host, password=password)
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -474,23 +502,32 @@ async def start_dashboard(
     *,
     store: Any = None,
     press: PressFn | None = None,
+    password: str | None = None,
 ) -> DashboardServer:
     """A started :class:`DashboardServer` in the running loop (``await server.stop()``)."""
-    server = DashboardServer(settings, host, port, store=store, press=press)
+    server = DashboardServer(settings, host, port, store=store, press=press, password=password)
     await server.start()
     return server
 
 
 def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760) -> None:
-    """``alexa-doorbell dashboard``: serve until Ctrl-C."""
+    """``alexa-doorbell dashboard``: serve until Ctrl-C.
+
+    Raises :class:`LoginNotConfigured` when ``host`` is beyond loopback and no password is set.
+    """
     from rich.console import Console
 
+    app = create_app(settings, host=host)
     console = Console()
     where = "the local cloud at " + settings.local.url if settings.is_local else "AWS"
     console.print(f"[bold]Dashboard[/bold] on http://{host}:{port}/ (talking to {where})")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if app.state.login:
+        days = SESSION_SECONDS // 86400
+        console.print(f"Sign in with the dashboard password; a session lasts {days} days.")
+    if not is_loopback(host):
         console.print(
-            "[yellow]Listening beyond this machine: anyone who can reach it can watch the "
-            "camera and ring the bell. Browsers allow the microphone only on https or localhost.[/]"
+            "[yellow]Listening beyond this machine: only browsers that signed in can watch the "
+            "camera and ring the bell, but the password crosses your network in clear text "
+            "on http. Browsers allow the microphone only on https or localhost.[/]"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", ws=WS_IMPL)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws=WS_IMPL)

@@ -11,6 +11,7 @@ const state = (window.dashboard = {
   talk: { pressed: false, micEnabled: false, error: null },
   lastPress: null,
   status: null,
+  login: false, // the dashboard asks for a password: a 401 means the session ended
 });
 
 async function api(method, path) {
@@ -18,6 +19,7 @@ async function api(method, path) {
   if (method === "POST") init.headers["Content-Type"] = "application/json";
   if (method === "POST") init.body = "{}";
   const reply = await fetch(path, init);
+  if (reply.status === 401 && state.login) { location.assign("/login"); throw new Error("signed out"); }
   let body = {};
   try { body = await reply.json(); } catch (_) { /* not JSON */ }
   if (!reply.ok && !("ok" in body)) throw new Error(body.error || `${reply.status} ${reply.statusText}`);
@@ -312,7 +314,9 @@ async function refreshStatus() {
 
 // -- wiring -------------------------------------------------------------------------
 async function main() {
-  const { cameras } = await api("GET", "/api/cameras");
+  const { cameras, login } = await api("GET", "/api/cameras");
+  state.login = Boolean(login);
+  $("logout").hidden = !state.login;
   const select = $("camera");
   for (const c of cameras) select.append(el("option", { value: c.endpoint_id, textContent: c.friendly_name }));
   const wanted = new URLSearchParams(location.search).get("camera");
