@@ -210,7 +210,8 @@ def main() -> None:
         "results": results,
         "erle_db_worst": min(e for e in erles if e is not None) if all(erles) else None,
         "time_to_converge_s_worst": max(
-            (r["time_to_converge_s"] or math.inf) for r in results  # type: ignore[operator]
+            (r["time_to_converge_s"] or math.inf)
+            for r in results  # type: ignore[operator]
         ),
         "cpu_percent_of_a_core_per_session": round(
             100 * max(r["cpu_s_per_audio_s"] for r in results),  # type: ignore[type-var]

@@ -77,10 +77,10 @@ async def test_echo_show_offer_gets_video_and_two_way_audio(agent: CameraAgent) 
 async def test_discard_sink_keeps_two_way_audio_but_decodes_no_talk_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cam = CameraConfig(width=320, height=240, fps=15, audio="tone", sink="discard")
+    cam = CameraConfig(width=320, height=240, fps=15, audio="tone", sink="discard", talk="full")
     settings = Settings(cloud="local", data_dir=tmp_path, cameras=[cam])
     async with CameraAgent(settings, signaling=False, preset="ultrafast") as agent:
-        assert "dropped unheard" in caplog.text  # full duplex without a sink: a warning
+        assert "dropped unheard" in caplog.text  # talk set without a sink: a warning
         echo, answer = await _watch(agent, "talker", talk="tone")
         try:
             # The answer still says what discovery advertised (full duplex).

@@ -136,7 +136,8 @@ def test_discover_lists_the_owners_cameras_only(local_cloud, skill, owner):
     assert bell["endpointId"] == "front-door"
     assert bell["displayCategories"] == ["CAMERA", "DOORBELL"]
     rtc = next(c for c in bell["capabilities"] if c["interface"] == "Alexa.RTCSessionController")
-    assert rtc["configuration"]["isFullDuplexAudioSupported"] is True
+    # The default camera has no speaker (sink "discard"): no talk, so not full duplex.
+    assert rtc["configuration"]["isFullDuplexAudioSupported"] is False
 
     # Another Amazon account with a valid token, but it never linked: nothing to see.
     stranger = link(local_cloud, "amzn1.account.STRANGER")

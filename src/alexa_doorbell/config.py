@@ -25,9 +25,9 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,7 +85,10 @@ class CameraConfig(BaseModel):
     channel_name: str = "front-door"
     channel_arn: str | None = None
     doorbell: bool = True
-    full_duplex: bool = True
+    # Talk at the door: "full" (tap to talk), "half" (push to talk) or "none"; "auto"
+    # follows the hardware (see talk_mode). Replaces full_duplex (still read, deprecated).
+    talk: Literal["auto", "full", "half", "none"] = "auto"
+    aec: bool = True  # echo cancellation for a microphone next to the speaker (full duplex)
     owner: str | None = None  # LWA user_id; None = whoever links (single-user)
     motion: bool = False  # a motion input feeds Alexa.MotionSensor (routines: "when motion...")
     # Object classes announced with a snapshot (Alexa.SmartVision): "person", "package"
@@ -100,6 +103,40 @@ class CameraConfig(BaseModel):
     # H.264 from rtsp:// or a file sent as it is when its profile suits Alexa
     # ("auto"), or always decoded and re-encoded ("never").
     passthrough: Literal["auto", "never"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _full_duplex_is_talk(cls, data: Any) -> Any:
+        """``full_duplex`` (deprecated for one release): true is talk "full", false "half"."""
+        if not isinstance(data, dict) or "full_duplex" not in data:
+            return data
+        data = dict(data)
+        value = data.pop("full_duplex")
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            value = value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ValueError("full_duplex must be true or false (deprecated: use talk)")
+        mapped = "full" if value else "half"
+        name = data.get("endpoint_id", "front-door")
+        log.warning("camera %s: full_duplex is deprecated, use talk = %r instead", name, mapped)
+        data.setdefault("talk", mapped)
+        return data
+
+    @property
+    def talk_mode(self) -> Literal["full", "half", "none"]:
+        """``talk``; for "auto", what the hardware at the door allows (docs/camera.md)."""
+        if self.talk != "auto":
+            return self.talk
+        if self.sink in ("discard", "", "none"):  # nothing plays the user's voice
+            return "none"
+        if self.sink == "speaker":  # its sound reaches the door's microphone
+            return "full" if self.aec else "half"
+        return "full"  # a .wav recorder: no sound at the door to come back
+
+    @property
+    def full_duplex(self) -> bool:
+        """Discovery's isFullDuplexAudioSupported."""
+        return self.talk_mode == "full"
 
 
 class LocalCloudConfig(BaseModel):

@@ -194,7 +194,7 @@ class EchoCanceller:
         if self._hinted is None or abs(delay - self._hinted) > 0.005:
             self._hinted = delay
             self._aec.stream_delay_ms = round(delay * 1000)
-            log.debug("echo delay %.1f ms (confidence %.1f)", delay * 1000, self.stats.delay_confidence)
+            log.debug("echo delay %.1f ms", delay * 1000)
 
     def _account(self, mic: np.ndarray, far: np.ndarray, out: np.ndarray) -> None:
         if not np.any(far):

@@ -33,6 +33,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.sdp import candidate_from_sdp
 
 from alexa_doorbell.camera.fanout import (
@@ -52,6 +53,7 @@ from alexa_doorbell.camera.media import (
     open_video_source,
 )
 from alexa_doorbell.camera.sdp import OfferError, normalize_offer, refusal_answer, summarize
+from alexa_doorbell.camera.talk import OutgoingAudio, TalkbackHub, TalkbackStream, answer_direction
 from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.kvs.messages import (
     ClientMessage,
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 
 ConnectivityCallback = Callable[[str, str], Any]
 ALEXA_PREFIX = "alexa."
+TALKBACK_PREFETCH = 2  # talk-back packets (20 ms each) buffered before playing
 _DISALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -99,6 +102,7 @@ class ViewerSession:
     started_wall: float = field(default_factory=time.time)
     video_codec: str = ""
     sink: AudioSink | None = None
+    talkback: TalkbackStream | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     connected_at: float | None = None
     ended: str | None = None
@@ -115,6 +119,7 @@ class CameraAgent:
         video_source: VideoSource | None = None,
         audio_source: AudioSource | None = None,
         sink: str | None = None,
+        sink_factory: Callable[[str, str], AudioSink] | None = None,
         store: Any = None,
         on_connectivity: ConnectivityCallback | None = None,
         heartbeat_interval: float = 60.0,
@@ -132,6 +137,12 @@ class CameraAgent:
         self.endpoint_id = self.camera.endpoint_id
         self._video_source = video_source
         self._audio_source = audio_source
+        # How a session's talk-back sink is opened (spec, session): open_sink, or a
+        # simulated door in tests and the demo.
+        self._open_sink = sink_factory or (lambda spec, session: open_sink(spec, session=session))
+        self.talk = self.camera.talk_mode
+        self.talkback = TalkbackHub()
+        self.outgoing: OutgoingAudio | None = None
         self.store = store
         self.on_connectivity = on_connectivity
         self.heartbeat_interval = heartbeat_interval
@@ -169,16 +180,9 @@ class CameraAgent:
         asrc = self._audio_source or await asyncio.to_thread(
             open_audio_source, cam.audio, cam.source
         )
-        if cam.full_duplex and discards(cam.sink):
-            log.warning(
-                "%s offers two-way talk (full_duplex = true) but its sink is %r: what viewers"
-                " say is dropped unheard. Set sink = 'speaker' (or a .wav path), or"
-                " full_duplex = false for a camera without a speaker.",
-                self.endpoint_id,
-                cam.sink,
-            )
+        self.outgoing = self._outgoing_audio(asrc)
         self.video = VideoFanout(vsrc, gop_seconds=self.settings.gop_seconds, preset=self.preset)
-        self.audio = AudioFanout(asrc)
+        self.audio = AudioFanout(asrc, self.outgoing)
         self.video.start()
         self.audio.start()
         if self.store is not None:
@@ -207,6 +211,32 @@ class CameraAgent:
             cam.height,
             cam.fps,
         )
+
+    def _outgoing_audio(self, source: AudioSource) -> OutgoingAudio:
+        """The door's microphone path for this camera's talk mode (see camera/talk.py)."""
+        cam = self.camera
+        if self.talk != "none" and discards(cam.sink):
+            log.warning(
+                "%s offers talk (talk = %r) but its sink is %r: what viewers say is dropped"
+                " unheard. Set sink = 'speaker' (or a .wav path), or talk = 'none' for a"
+                " camera without a speaker.",
+                self.endpoint_id,
+                self.talk,
+                cam.sink,
+            )
+        canceller = None
+        if self.talk == "full" and source.captures_room:
+            if cam.aec:
+                from alexa_doorbell.camera.aec import EchoCanceller
+
+                canceller = EchoCanceller()
+            elif cam.sink == "speaker":
+                log.warning(
+                    "%s: full duplex with a speaker and no echo cancellation (aec = false):"
+                    " viewers hear themselves. Set aec = true, or talk = 'half'.",
+                    self.endpoint_id,
+                )
+        return OutgoingAudio(self.talk, self.talkback, canceller)
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -247,6 +277,7 @@ class CameraAgent:
             "frames_encoded": v.frames_encoded if v else 0,
             "passthrough": bool(v and v.passthrough),
             "audio_frames_encoded": self.audio.frames_encoded if self.audio else 0,
+            **(self.outgoing.stats() if self.outgoing else {"talk": self.talk}),
             "keyframes": v.keyframes if v else 0,
             "signaling_connected": bool(self.signaling and self.signaling.connected.is_set()),
             "signaling_connections": self.signaling.connections if self.signaling else 0,
@@ -329,21 +360,28 @@ class CameraAgent:
                     ),
                 )
             )
-        audio_dir = "sendrecv" if self.camera.full_duplex else "sendonly"
+        # Full and half duplex take the Echo's voice (sendrecv); without talk the
+        # answer is sendonly, so the Echo has no way to send audio at all.
+        audio_dir = answer_direction(self.talk)
         audio_tr = (
             pc.addTransceiver(session.audio, direction=audio_dir) if "audio" in kinds else None
         )
-        # Talk-back is decoded only when a sink plays or keeps it.
-        hears = self.camera.full_duplex and not discards(self.camera.sink)
+        # Talk-back is decoded only when a sink plays or keeps it, or in half duplex,
+        # where its voice mutes the door's microphone.
+        hears = self.talk != "none" and (self.talk == "half" or not discards(self.camera.sink))
 
         @pc.on("track")
         def on_track(track: Any) -> None:
             if hears and audio_tr is not None and track is audio_tr.receiver.track:
                 try:
-                    session.sink = open_sink(self.camera.sink, session=session.peer_id)
+                    session.sink = self._open_sink(self.camera.sink, session.peer_id)
                 except Exception as exc:  # no speaker, unwritable path: the picture still goes
                     log.warning("talk-back from %s is dropped: %s", session.peer_id, exc)
                     return
+                session.talkback = self.talkback.stream(
+                    session.peer_id, plays_aloud=session.sink.plays_aloud
+                )
+                session.sink.tap = session.talkback
                 session.tasks.append(asyncio.create_task(session.sink.consume(track)))
 
         @pc.on("connectionstatechange")
@@ -359,6 +397,13 @@ class CameraAgent:
                 self._closers.add(task)
                 task.add_done_callback(self._closers.discard)
 
+        if audio_tr is not None and hears:
+            # aiortc holds 4 talk-back packets (80 ms) before playing any. Half of that
+            # is enough against jitter, and every 20 ms saved is heard: in the user's
+            # voice at the door, and in how soon a half-duplex door speaks again.
+            audio_tr.receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+                capacity=16, prefetch=TALKBACK_PREFETCH
+            )
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         for cand in self._pending_candidates.pop(session.peer_id, []):
             await self._add_candidate(session, cand)
@@ -455,6 +500,8 @@ class CameraAgent:
         )
         if session.sink is not None:
             session.sink.close()
+        if session.talkback is not None:
+            session.talkback.close()
         log.info(
             "session %s ended after %.1f s: %s",
             peer_id,

@@ -12,7 +12,9 @@ get raw frames and aiortc encodes for them.
 
 Audio works the same way: :class:`AudioFanout` encodes each 20 ms frame once
 per codec in use (aiortc's own Opus/PCMU/PCMA encoders) and every viewer of
-that codec sends the same payload.
+that codec sends the same payload. Its ``processor``
+(:class:`~alexa_doorbell.camera.talk.OutgoingAudio`) sees each frame first:
+echo cancellation and the half-duplex mute act on the camera's one output.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import fractions
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc import RTCRtpSender
@@ -434,14 +436,19 @@ SHARED_AUDIO_CODECS = {
 }
 
 
+class AudioProcessor(Protocol):
+    def process(self, frame: av.AudioFrame) -> av.AudioFrame: ...
+
+
 class AudioFanout(_Fanout):
     """Reads one audio source; encodes each frame once per codec the viewers use."""
 
     name = "audio-fanout"
 
-    def __init__(self, source: AudioSource) -> None:
+    def __init__(self, source: AudioSource, processor: AudioProcessor | None = None) -> None:
         super().__init__(source)
         self.source: AudioSource = source
+        self.processor = processor
         self.tracks: set[FanoutAudioTrack] = set()
         self._encoders: dict[str, Encoder] = {}
         self.frames_read = 0
@@ -469,6 +476,8 @@ class AudioFanout(_Fanout):
                     await self._wake.wait()
                 frame = await self.source.read()
                 self.frames_read += 1
+                if self.processor is not None:
+                    frame = self.processor.process(frame)
                 encoded: dict[str, EncodedFrame | None] = {}
                 for t in list(self.tracks):
                     if t.codec is None:

@@ -439,6 +439,10 @@ def _audio_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
 class AudioSource:
     """Yields 20 ms s16 mono 48 kHz frames in real time."""
 
+    # True for a microphone: it hears the door, so the speaker's sound comes back
+    # through it (full duplex then needs echo cancellation).
+    captures_room = False
+
     def __init__(self) -> None:
         self._pacer = _Pacer(AUDIO_PTIME)
         self._pts = 0
@@ -485,6 +489,7 @@ class ContainerAudioSource(AudioSource):
     ) -> None:
         super().__init__()
         self.url, self.format, self.loop, self.live = url, format, loop, live
+        self.captures_room = live
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
         self._buffer = np.zeros(0, np.int16)
         self._container: Any = None
@@ -561,9 +566,17 @@ def open_audio_source(spec: str, video_spec: str = "testsrc") -> AudioSource:
 
 
 class AudioSink:
-    """Consumes a received audio track; keeps seconds and RMS for reports."""
+    """Consumes a received audio track; keeps seconds and RMS for reports.
+
+    ``tap``, when set, gets every chunk as it is played: the camera's
+    :class:`~alexa_doorbell.camera.talk.TalkbackHub` (echo reference, voice
+    activity for half duplex).
+    """
+
+    plays_aloud = False  # True for a speaker at the door
 
     def __init__(self) -> None:
+        self.tap: Any = None
         self.samples = 0
         self._sum_sq = 0.0
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
@@ -594,6 +607,8 @@ class AudioSink:
         self.samples += len(pcm)
         self._sum_sq += float(np.dot(pcm, pcm.astype(np.float64)))
         self._write_pcm(pcm)
+        if self.tap is not None:
+            self.tap.write(pcm)
 
     def _write_pcm(self, pcm: np.ndarray) -> None:
         pass
@@ -641,6 +656,8 @@ class WavSink(AudioSink):
 
 class SpeakerSink(AudioSink):
     """Plays talk-back on the default output device (needs the ``speaker`` extra)."""
+
+    plays_aloud = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -9,8 +9,17 @@
 :meth:`EchoShow.watch` does all three with a callable that delivers the offer
 and returns the answer. The Echo decodes the camera's video (counting frames,
 reading the test pattern's burned-in counter and clock for glass-to-glass
-latency, saving a PNG snapshot), records the camera's audio, and plays a tone
-toward the camera for talk-back.
+latency, saving a PNG snapshot), records the camera's audio, and talks to the
+camera as a real Echo Show does with that camera (:data:`SCREENS`):
+
+- ``watch``: the camera's answer takes no audio (no talk): no talk button, no
+  microphone.
+- ``tap-to-talk``: Discovery said ``isFullDuplexAudioSupported: true``. "Alexa,
+  talk to ..." opens the microphone at once (tap to stop); "Alexa, show me ..."
+  opens the feed with the microphone off until :meth:`EchoShow.tap`.
+- ``push-to-talk``: half duplex. The microphone sends voice only while the
+  button is held (:meth:`EchoShow.press` / :meth:`EchoShow.release`), silence
+  otherwise.
 """
 
 from __future__ import annotations
@@ -19,19 +28,23 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
+import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from alexa_doorbell.camera.media import (
+    AUDIO_RATE,
     AudioSink,
     AudioSource,
     DiscardSink,
@@ -46,6 +59,7 @@ log = logging.getLogger(__name__)
 ECHO_SESSION_NAME = "a 2 z"
 ECHO_VIDEO_PT = 99
 ECHO_AUDIO_FMTS = "96 0 8"
+ECHO_AUDIO_PREFETCH = 2  # audio packets (20 ms each) buffered before playing
 # How a real Echo (libwebrtc's NackRequester) asks for lost video: again every
 # round trip, up to 10 times, until the packet arrives. aiortc asks once.
 NACK_DEFAULT_RTT = 0.1
@@ -53,6 +67,49 @@ NACK_MAX_RETRIES = 10
 NACK_CHECK_INTERVAL = 0.02
 
 OfferSender = Callable[[str], "Awaitable[str] | str"]
+
+EchoMode = Literal["watch", "tap-to-talk", "push-to-talk"]
+Utterance = Literal["show", "talk"]
+UTTERANCES: dict[Utterance, str] = {
+    "show": '"Alexa, show me the doorbell"',
+    "talk": '"Alexa, talk to the doorbell"',
+}
+# What an Echo Show shows (the project's reference table), by mode and utterance.
+SCREENS: dict[tuple[EchoMode, Utterance], str] = {
+    ("tap-to-talk", "show"): "feed, talk icon disabled, tap to talk",
+    ("tap-to-talk", "talk"): "feed, microphone on, tap to stop",
+    ("push-to-talk", "show"): "feed, talk icon disabled, push to talk, release to stop",
+    ("push-to-talk", "talk"): "feed, push to talk, release to stop",
+    ("watch", "show"): "feed, no talk button",
+    ("watch", "talk"): "feed, no talk button",
+}
+
+
+def full_duplex_of(discovery: Any) -> bool | None:
+    """``isFullDuplexAudioSupported`` from a Discover.Response endpoint (or its capabilities)."""
+    if isinstance(discovery, bool) or discovery is None:
+        return discovery
+    caps = discovery.get("capabilities", []) if isinstance(discovery, dict) else discovery
+    for cap in caps:
+        if cap.get("interface") == "Alexa.RTCSessionController":
+            value = (cap.get("configuration") or {}).get("isFullDuplexAudioSupported", False)
+            return value is True or str(value).lower() == "true"
+    raise ValueError("the endpoint has no Alexa.RTCSessionController: not a camera")
+
+
+def answer_audio_direction(answer_sdp: str) -> str | None:
+    """The camera's direction on the answer's first audio m-line (None: no audio)."""
+    direction: str | None = None
+    in_audio = False
+    for line in answer_sdp.splitlines():
+        if line.startswith("m="):
+            if in_audio:
+                break
+            in_audio = line.startswith("m=audio") and not line.startswith("m=audio 0 ")
+            direction = "sendrecv" if in_audio else None
+        elif in_audio and line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive"):
+            direction = line[2:]
+    return direction
 
 
 def echo_show_offer(sdp: str, *, tcp_candidate: bool = True) -> str:
@@ -191,7 +248,9 @@ class EchoReport:
     latency_ms_p95: float | None = None
     audio_seconds: float = 0.0  # camera -> Echo
     audio_rms: float = 0.0
-    talk_seconds: float = 0.0  # Echo -> camera, sent
+    talk_seconds: float = 0.0  # Echo -> camera: seconds of voice sent (microphone open)
+    mode: str = ""  # watch, tap-to-talk, push-to-talk
+    screen: str = ""  # what the Echo shows (SCREENS)
     snapshot: str | None = None
     audio_wav: str | None = None
     video_codec: str = ""
@@ -203,34 +262,84 @@ class EchoReport:
         return d
 
 
-class _ToneTrack(MediaStreamTrack):
-    """The Echo's microphone: a tone (or silence) paced in real time."""
+class _Microphone(MediaStreamTrack):
+    """The Echo's microphone: voice (a tone, or silence) while open, silence frames when not."""
 
     kind = "audio"
 
     def __init__(self, source: AudioSource) -> None:
         super().__init__()
         self.source = source
+        self.open = True
         self.frames = 0
+        self.voice_frames = 0
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         self.frames += 1
-        return await self.source.read()
+        frame = await self.source.read()
+        if self.open:
+            self.voice_frames += 1
+            return frame
+        silent = av.AudioFrame.from_ndarray(
+            np.zeros((1, frame.samples), np.int16), format="s16", layout="mono"
+        )
+        silent.sample_rate, silent.pts, silent.time_base = (
+            frame.sample_rate,
+            frame.pts,
+            frame.time_base,
+        )
+        return silent
+
+
+class _LevelLog:
+    """When each chunk of the camera's audio arrived, its length and RMS (0..1 of full scale)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[float, float, int]] = []
+
+    def write(self, pcm: np.ndarray) -> None:
+        x = pcm.astype(np.float64)
+        rms = float(np.sqrt(np.mean(x * x))) / 32768 if len(x) else 0.0
+        self.chunks.append((time.monotonic(), rms, len(x)))
+
+    def rms(self, start: float, end: float) -> tuple[float, float]:
+        """(RMS, seconds of audio) of what arrived between ``start`` and ``end`` (monotonic)."""
+        picked = [(r, n) for t, r, n in self.chunks if start <= t < end]
+        samples = sum(n for _, n in picked)
+        if not samples:
+            return 0.0, 0.0
+        power = sum(r * r * n for r, n in picked) / samples
+        return math.sqrt(power), samples / AUDIO_RATE
+
+    def first_above(self, start: float, level: float) -> float | None:
+        """Seconds from ``start`` until a chunk louder than ``level`` arrived."""
+        for t, r, _ in self.chunks:
+            if t >= start and r > level:
+                return t - start
+        return None
 
 
 class EchoShow:
     """One simulated Echo Show viewing session (make a new one per session).
 
-    ``talk``: ``"tone"`` sends a 660 Hz tone to the camera, ``None`` silence,
-    ``"off"`` no audio at all (the offer keeps its ``sendrecv`` audio m-line).
+    ``talk``: the voice its microphone picks up: ``"tone"`` a 660 Hz tone,
+    ``None`` silence, ``"off"`` no microphone at all (the offer keeps its
+    ``sendrecv`` audio m-line: a user who only watches). ``discovery``: the
+    camera's Discover.Response endpoint (or its capabilities, or the
+    ``isFullDuplexAudioSupported`` value) and ``utterance`` (``"show"`` or
+    ``"talk"``) choose what it shows and how it talks (:data:`SCREENS`) once
+    the answer is in. Without ``discovery`` the microphone is open for the
+    whole session, as with "talk to" on a full-duplex camera.
     """
 
     def __init__(
         self,
         *,
         talk: str | None = "tone",
+        discovery: Any = None,
+        utterance: Utterance = "talk",
         snapshot_path: str | Path | None = None,
         wav_path: str | Path | None = None,
         ice_servers: list[RTCIceServer] | None = None,
@@ -238,13 +347,17 @@ class EchoShow:
     ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
         src: AudioSource = ToneSource(660.0) if talk == "tone" else SilenceSource()
-        self.mic = _ToneTrack(src)
-        # "off": the audio m-line still offers sendrecv (an Echo's shape) but no
-        # audio is sent: a user who watches without talking.
+        self.mic = _Microphone(src)
         self.talk = talk
+        self.full_duplex = full_duplex_of(discovery)
+        self.utterance: Utterance = utterance
+        self.mode: EchoMode | None = None
+        self.pushes: list[tuple[float, float | None]] = []  # push-to-talk: (pressed, released)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else None
         self.snapshot_after = snapshot_after
         self.sink: AudioSink = WavSink(wav_path) if wav_path else DiscardSink()
+        self.heard = _LevelLog()
+        self.sink.tap = self.heard
         self.report_ = EchoReport(audio_wav=str(wav_path) if wav_path else None)
         self._answered_at: float | None = None
         self._first_frame_at: float | None = None
@@ -255,7 +368,14 @@ class EchoShow:
         self.pc.on("track", self._on_track)
 
     async def create_offer(self) -> str:
-        self.pc.addTransceiver("audio" if self.talk == "off" else self.mic, direction="sendrecv")
+        audio = self.pc.addTransceiver(
+            "audio" if self.talk == "off" else self.mic, direction="sendrecv"
+        )
+        # A real Echo's adaptive jitter buffer (libwebrtc NetEq) plays a clean path
+        # out within a few packets; aiortc's waits for 4 (80 ms) whatever the path.
+        audio.receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+            capacity=16, prefetch=ECHO_AUDIO_PREFETCH
+        )
         video = self.pc.addTransceiver("video", direction="sendrecv")
         self._nack = RetryingNackGenerator()
         video.receiver._RTCRtpReceiver__nack_generator = self._nack  # type: ignore[attr-defined]
@@ -271,6 +391,63 @@ class EchoShow:
             if line.startswith("a=rtpmap:") and "/90000" in line:
                 self.report_.video_codec = line.split()[1].split("/")[0]
                 break
+        self._choose_mode(answer_audio_direction(answer_sdp))
+
+    def _choose_mode(self, camera_audio: str | None) -> None:
+        if camera_audio not in ("sendrecv", "recvonly"):
+            # The camera takes no audio: there is nothing a talk button could do.
+            self.mode = "watch"
+        elif self.full_duplex is False:
+            self.mode = "push-to-talk"
+        else:
+            self.mode = "tap-to-talk"
+        if self.full_duplex is None:
+            self.mic.open = True  # no discovery given: the microphone is simply on
+        else:
+            self.mic.open = self.mode == "tap-to-talk" and self.utterance == "talk"
+        self.report_.mode = self.mode
+        self.report_.screen = self.screen
+
+    @property
+    def screen(self) -> str:
+        """What the Echo shows now (before the answer: only that it is connecting)."""
+        if self.mode is None:
+            return "connecting"
+        if self.mode == "push-to-talk" and self.pushes and self.pushes[-1][1] is None:
+            return "feed, microphone on, release to stop"
+        if self.mode == "tap-to-talk":
+            return SCREENS[(self.mode, "talk" if self.mic.open else "show")]
+        return SCREENS[(self.mode, self.utterance)]
+
+    def tap(self) -> bool:
+        """Tap the talk button (full duplex): opens or closes the microphone; returns it."""
+        if self.mode != "tap-to-talk":
+            raise RuntimeError(f"no tap to talk on this camera (mode {self.mode})")
+        self.mic.open = not self.mic.open
+        return self.mic.open
+
+    def press(self) -> None:
+        """Hold the push-to-talk button (half duplex): the microphone sends voice."""
+        if self.mode != "push-to-talk":
+            raise RuntimeError(f"no push to talk on this camera (mode {self.mode})")
+        self.mic.open = True
+        self.pushes.append((time.monotonic(), None))
+
+    def release(self) -> float:
+        """Let go of the button; returns the monotonic time it was released."""
+        if self.mode != "push-to-talk" or not self.pushes or self.pushes[-1][1] is not None:
+            raise RuntimeError("the push-to-talk button is not held")
+        self.mic.open = False
+        now = time.monotonic()
+        self.pushes[-1] = (self.pushes[-1][0], now)
+        return now
+
+    async def push_to_talk(self, seconds: float) -> tuple[float, float]:
+        """Hold the button for ``seconds``; returns (pressed, released), monotonic."""
+        self.press()
+        await asyncio.sleep(seconds)
+        released = self.release()
+        return self.pushes[-1][0], released
 
     async def watch(self, send_offer: OfferSender) -> str:
         """Create the offer, deliver it with ``send_offer`` and apply the answer."""
@@ -349,7 +526,9 @@ class EchoShow:
             r.latency_ms_p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
         r.audio_seconds = self.sink.seconds
         r.audio_rms = self.sink.rms
-        r.talk_seconds = self.mic.frames * 0.02
+        r.talk_seconds = self.mic.voice_frames * 0.02
+        if self.mode is not None:
+            r.screen = self.screen
         return r
 
     async def close(self) -> EchoReport:
