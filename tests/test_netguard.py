@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import netguard
-from tests.helpers.netguard_pytest import SITE
 
 ROOT = Path(__file__).resolve().parents[1]
 FAR = "192.0.2.1"  # TEST-NET-1; inside the namespace no interface has it and no route leads to it
@@ -43,7 +42,7 @@ def _own_addresses() -> list[tuple[str, int]]:
 def test_the_guard_is_on_for_this_session_and_its_children() -> None:
     guard = netguard.active()
     assert guard is not None and guard.log_path == os.environ[netguard.LOG_ENV]
-    assert str(SITE) in os.environ["PYTHONPATH"].split(os.pathsep)
+    assert netguard.SITE in os.environ["PYTHONPATH"].split(os.pathsep)
     code = "import socket; print(hasattr(socket, '_doorbell_netguard'))"
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert child.stdout.strip() == "True", child.stderr
@@ -82,8 +81,20 @@ def test_everything_else_is_refused_by_the_classifier() -> None:
         assert not guard.permits(host), host
     assert not guard.local_name("stun.l.google.com")
     assert guard.local_name("localhost") and guard.local_name("front-door.localhost")
+    # A namespace's network is let through while registered, and only then (the check
+    # remembers what it let through; registering again forgets).
     guard.allowed = netguard.parse_networks("10.231.0.0/24")
     assert guard.permits("10.231.0.2") and not guard.permits("10.231.1.2")
+    guard.check_address("socket.sendto", socket.AF_INET, ("10.231.0.2", 9))
+    guard.allowed = []
+    with pytest.raises(netguard.OffMachineTraffic, match=r"10\.231\.0\.2:9"):
+        guard.check_address("socket.sendto", socket.AF_INET, ("10.231.0.2", 9))
+    with pytest.raises(socket.gaierror):
+        guard.check_name("getaddrinfo", "stun.l.google.com")
+    assert [v.target for v in guard.violations] == [
+        "10.231.0.2:9",
+        "stun.l.google.com (a DNS look-up)",
+    ]
 
 
 def test_a_namespace_network_may_not_overlap_this_machines_lan() -> None:

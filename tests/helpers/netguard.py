@@ -30,17 +30,17 @@ interpreters, such as a bare Lambda venv, that have nothing else installed.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import json
 import os
 import socket
 import sys
-import sysconfig
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
+if TYPE_CHECKING:  # kept out of the import: every Python process of a test session loads this
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 LOG_ENV = "DOORBELL_NETGUARD_LOG"  # file the guard of every process appends violations to
 ALLOW_ENV = "DOORBELL_NETGUARD_ALLOW"  # comma-separated networks of the tests' namespaces
@@ -48,6 +48,8 @@ RULE = (
     "tests send only to loopback, this machine's own addresses or network namespaces "
     "they made (tests/helpers/netguard.py)"
 )
+
+SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netguard_site")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -59,13 +61,19 @@ class OffMachineTraffic(PermissionError):
     """What a refused call raises (a PermissionError, so callers treat it as a network error)."""
 
 
-@dataclass(frozen=True)
 class Violation:
-    call: str  # e.g. "socket.sendto", "getaddrinfo"
-    target: str  # "192.0.2.1:9", or the host name that would need DNS
-    pid: int
-    process: str  # the command line
-    where: str  # the innermost calling frames outside the standard library
+    """One refused call: ``call`` ("socket.sendto", "getaddrinfo"...), ``target`` ("192.0.2.1:9",
+    or the name that would need DNS), the process (``pid``, its command line) and ``where``,
+    the innermost calling frames outside the standard library."""
+
+    __slots__ = ("call", "pid", "process", "target", "where")
+
+    def __init__(self, call: str, target: str, pid: int, process: str, where: str) -> None:
+        self.call, self.target, self.pid = call, target, pid
+        self.process, self.where = process, where
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
 
     def describe(self) -> str:
         return f"{self.call} to {self.target} (pid {self.pid}: {self.process})\n    at {self.where}"
@@ -96,9 +104,11 @@ def interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
         for snic in snics:
             if snic.family in _INET and snic.netmask:
                 ip = snic.address.split("%", 1)[0]
-                with contextlib.suppress(ValueError):
+                try:
                     prefix = bin(int(ipaddress.ip_address(snic.netmask))).count("1")
                     found.append(ipaddress.ip_interface(f"{ip}/{prefix}"))
+                except ValueError:
+                    continue
     return found
 
 
@@ -116,11 +126,15 @@ def _interfaces_from_kernel() -> list[ipaddress.IPv4Interface | ipaddress.IPv6In
             except OSError:
                 continue
             found.append(ipaddress.IPv4Interface(f"{ip}/{mask}"))
-    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:
-        for line in f:
-            hexaddr, _, prefix, *_ = line.split()
-            ip = ipaddress.IPv6Address(bytes.fromhex(hexaddr))
-            found.append(ipaddress.IPv6Interface(f"{ip}/{int(prefix, 16)}"))
+    try:
+        with open("/proc/net/if_inet6") as f:
+            lines = f.readlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        hexaddr, _, prefix, *_ = line.split()
+        ip = ipaddress.IPv6Address(bytes.fromhex(hexaddr))
+        found.append(ipaddress.IPv6Interface(f"{ip}/{int(prefix, 16)}"))
     return found
 
 
@@ -128,12 +142,16 @@ def _hosts_file() -> tuple[set[str], set[str]]:
     """Names and addresses of /etc/hosts: look-ups the resolver answers without DNS."""
     names: set[str] = set()
     addresses: set[str] = set()
-    with contextlib.suppress(OSError), open("/etc/hosts") as f:
-        for line in f:
-            fields = line.split("#", 1)[0].split()
-            if len(fields) >= 2:
-                addresses.add(fields[0])
-                names.update(n.lower() for n in fields[1:])
+    try:
+        with open("/etc/hosts") as f:
+            lines = f.readlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            addresses.add(fields[0])
+            names.update(n.lower() for n in fields[1:])
     return names, addresses
 
 
@@ -142,12 +160,22 @@ class Guard:
 
     def __init__(self, log_path: str | None = None, allowed: Iterable[Network] = ()) -> None:
         self.log_path = log_path
-        self.allowed: list[Network] = list(allowed)
+        self._permitted: set[Any] = set()  # destinations already let through: the hot path
+        self.allowed = list(allowed)
         self.violations: list[Violation] = []
         self._own: frozenset[Address] = frozenset()
         self._own_read_at = -_OWN_REFRESH_S
         names, self._hosts_addresses = _hosts_file()
         self._local_names = names | {socket.gethostname().lower(), "localhost"}
+
+    @property
+    def allowed(self) -> list[Network]:
+        return self._allowed
+
+    @allowed.setter
+    def allowed(self, networks: list[Network]) -> None:
+        self._allowed = networks
+        self._permitted.clear()
 
     # -- classification (no side effects) -------------------------------------------------
     def permits(self, host: str) -> bool:
@@ -155,7 +183,7 @@ class Guard:
         addr = _address(host)
         if addr is None:
             return False
-        if addr.is_loopback or addr.is_unspecified or any(addr in n for n in self.allowed):
+        if addr.is_loopback or addr.is_unspecified or any(addr in n for n in self._allowed):
             return True
         if addr in self._own:
             return True
@@ -183,12 +211,19 @@ class Guard:
         v = Violation(call, target, os.getpid(), " ".join(sys.argv)[:200], _caller())
         self.violations.append(v)
         if self.log_path:
-            with contextlib.suppress(OSError), open(self.log_path, "a") as f:
-                f.write(json.dumps(asdict(v)) + "\n")
+            import json
+
+            try:
+                with open(self.log_path, "a") as f:
+                    f.write(json.dumps(v.as_dict()) + "\n")
+            except OSError:
+                pass  # the session is over: the refusal itself still stands
         return v
 
     def check_address(self, call: str, family: int, address: Any) -> None:
         if family not in _INET or not isinstance(address, tuple) or not address:
+            return
+        if address[0] in self._permitted:  # every RTP packet to a peer passes here
             return
         host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
         host = "255.255.255.255" if host == "<broadcast>" else host or "0.0.0.0"
@@ -203,6 +238,8 @@ class Guard:
         for h in hosts:
             if not self.permits(h):
                 raise self.refuse(call, target)
+        if len(self._permitted) < 10_000:
+            self._permitted.add(address[0])
 
     def check_name(self, call: str, name: Any) -> None:
         text = name.decode() if isinstance(name, bytes) else "" if name is None else str(name)
@@ -216,23 +253,29 @@ class Guard:
             raise socket.herror(1, f"netguard refused a reverse DNS look-up of {host}")
 
 
-_STDLIB = sysconfig.get_paths()["stdlib"]
+_STDLIB = os.path.dirname(os.__file__)
 # Frames that say nothing of who sent: this module, the standard library, pytest.
 _PLUMBING = (__file__, _STDLIB, "<frozen ", "/_pytest/", "/pytest/", "/pluggy/")
 
 
 def _caller(most: int = 4) -> str:
-    """The innermost frames that are neither this module, the standard library nor pytest,
-    innermost first ("a <- b": a, called from b)."""
-    frames = []
+    """The innermost frames that are neither this module, the standard library nor pytest
+    (all but this module's when there are none), innermost first: "a <- b", a called from b."""
+    stack: list[Any] = []
     f: Any = sys._getframe(1)
-    while f is not None and len(frames) < most:
-        path = f.f_code.co_filename
-        if not any(p in path for p in _PLUMBING):
-            short = path.split("site-packages/", 1)[-1].removeprefix(os.getcwd() + os.sep)
-            frames.append(f"{short}:{f.f_lineno} {f.f_code.co_name}")
+    while f is not None:
+        if f.f_code.co_filename != __file__:
+            stack.append(f)
         f = f.f_back
-    return " <- ".join(frames) or "(the standard library only)"
+    telling = [f for f in stack if not any(p in f.f_code.co_filename for p in _PLUMBING)]
+    return " <- ".join(
+        "{}:{} {}".format(
+            f.f_code.co_filename.split("site-packages/", 1)[-1].removeprefix(os.getcwd() + "/"),
+            f.f_lineno,
+            f.f_code.co_name,
+        )
+        for f in (telling or stack)[:most]
+    )
 
 
 _original: dict[str, Callable[..., Any]] = {}
@@ -319,6 +362,73 @@ def _patch(guard: Guard) -> None:
     socket.getnameinfo = getnameinfo
 
 
+def guard_children(log_path: str) -> None:
+    """Python processes started from now on install the guard and log to ``log_path``."""
+    os.environ[LOG_ENV] = log_path
+    paths = [SITE, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+
+def read_log(path: str, offset: int = 0) -> tuple[list[Violation], int]:
+    """The violations logged after ``offset``, and the offset after the last whole line."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    import json
+
+    whole = data[: data.rfind(b"\n") + 1]  # a process may be half-way through a line
+    return [Violation(**json.loads(ln)) for ln in whole.splitlines()], offset + len(whole)
+
+
+def summary(violations: list[Violation], most: int = 8) -> list[str]:
+    """One entry per call, destination and process (where first seen), the most frequent first."""
+    from collections import Counter
+
+    first: dict[tuple[str, str, int], Violation] = {}
+    counts: Counter[tuple[str, str, int]] = Counter()
+    for v in violations:
+        key = (v.call, v.target, v.pid)
+        first.setdefault(key, v)
+        counts[key] += 1
+    lines = [
+        first[key].describe() + (f"\n    ({n} times)" if n > 1 else "")
+        for key, n in counts.most_common(most)
+    ]
+    if len(counts) > most:
+        lines.append(f"... and {len(counts) - most} other destinations")
+    return lines
+
+
+def run_guarded(main: Callable[[], object]) -> None:
+    """Run a script's ``main`` (a benchmark's) under the guard, with the Python processes it
+    starts; what was refused is printed to stderr and the exit status is 1."""
+    log = os.environ.get(LOG_ENV)  # a test session's already, when a test runs the script
+    owned = not log
+    if not log:
+        import tempfile
+
+        fd, log = tempfile.mkstemp(prefix="netguard-", suffix=".jsonl")
+        os.close(fd)
+    install(log)
+    guard_children(log)
+    start = os.path.getsize(log)
+    found: list[Violation] = []
+    try:
+        main()
+    finally:
+        found = read_log(log, start)[0]
+        if owned:
+            os.unlink(log)
+        if found:
+            print(f"netguard refused traffic off this machine ({RULE}):", file=sys.stderr)
+            print("\n".join(summary(found)), file=sys.stderr)
+    if found:
+        raise SystemExit(1)
+
+
 def allow_network(network: str) -> Callable[[], None]:
     """Allow traffic to a network inside a namespace a test made; returns the undo.
 
@@ -333,10 +443,7 @@ def allow_network(network: str) -> Callable[[], None]:
     _set_allowed([*parse_networks(os.environ.get(ALLOW_ENV, "")), net])
 
     def undo() -> None:
-        left = parse_networks(os.environ.get(ALLOW_ENV, ""))
-        with contextlib.suppress(ValueError):
-            left.remove(net)
-        _set_allowed(left)
+        _set_allowed([n for n in parse_networks(os.environ.get(ALLOW_ENV, "")) if n != net])
 
     return undo
 

@@ -10,72 +10,42 @@ session. ``DOORBELL_NETGUARD=off`` leaves the guard out (for the guard's own tes
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import netguard
 
-SITE = Path(__file__).with_name("netguard_site")
-_log = pytest.StashKey[Path]()
+_log = pytest.StashKey[str]()
 _offset = pytest.StashKey[int]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("DOORBELL_NETGUARD") == "off":
         return
-    fd, name = tempfile.mkstemp(prefix="netguard-", suffix=".jsonl")
+    fd, log = tempfile.mkstemp(prefix="netguard-", suffix=".jsonl")
     os.close(fd)
-    config.stash[_log], config.stash[_offset] = Path(name), 0
-    netguard.install(name)
-    os.environ[netguard.LOG_ENV] = name
-    paths = [str(SITE), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    config.stash[_log], config.stash[_offset] = log, 0
+    netguard.install(log)
+    netguard.guard_children(log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     log = config.stash.get(_log, None)
     if log is not None:
         with contextlib.suppress(OSError):
-            log.unlink()
+            os.unlink(log)
 
 
 def _new_violations(config: pytest.Config) -> list[str]:
     log = config.stash.get(_log, None)
     if log is None:
         return []
-    try:
-        with log.open("rb") as f:
-            f.seek(config.stash[_offset])
-            data = f.read()
-    except OSError:
-        return []
-    complete = data[: data.rfind(b"\n") + 1]  # a child may be half-way through a line
-    config.stash[_offset] += len(complete)
-    return _summary([netguard.Violation(**json.loads(ln)) for ln in complete.splitlines()])
-
-
-def _summary(violations: list[netguard.Violation], most: int = 8) -> list[str]:
-    """One entry per call, destination and process (where it was first seen), the most first."""
-    first: dict[tuple[str, str, int], netguard.Violation] = {}
-    counts: Counter[tuple[str, str, int]] = Counter()
-    for v in violations:
-        key = (v.call, v.target, v.pid)
-        first.setdefault(key, v)
-        counts[key] += 1
-    lines = [
-        first[key].describe() + (f"\n    ({n} times)" if n > 1 else "")
-        for key, n in counts.most_common(most)
-    ]
-    if len(counts) > most:
-        lines.append(f"... and {len(counts) - most} other destinations")
-    return lines
+    found, config.stash[_offset] = netguard.read_log(log, config.stash[_offset])
+    return netguard.summary(found)
 
 
 @pytest.hookimpl(hookwrapper=True)
