@@ -43,12 +43,17 @@ from typing import Any
 
 import psutil
 
-from alexa_doorbell.cloud.echo import EchoShow
-from alexa_doorbell.cloud.server import start_cloud_thread
-from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
-from alexa_doorbell.kvs import api
-from alexa_doorbell.skill.rtc import sender_client_id
-from alexa_doorbell.store import open_store
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.helpers.netguard
+
+from tests.helpers import netguard  # noqa: E402
+
+from alexa_doorbell.cloud.echo import EchoShow  # noqa: E402
+from alexa_doorbell.cloud.server import start_cloud_thread  # noqa: E402
+from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings  # noqa: E402
+from alexa_doorbell.kvs import api  # noqa: E402
+from alexa_doorbell.skill.rtc import sender_client_id  # noqa: E402
+from alexa_doorbell.store import open_store  # noqa: E402
 
 MODES = {
     "watch": "viewers only watch: no audio sent to the camera",
@@ -68,6 +73,9 @@ def agent_env(settings: Settings, cam: CameraConfig) -> dict[str, str]:
             "ALEXA_DOORBELL_LOCAL__PORT": str(settings.local.port),
             "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(settings.local.tls_port),
             "ALEXA_DOORBELL_CAMERAS": json.dumps([cam.model_dump()]),
+            # On one machine: no STUN or TURN server, whatever the environment says.
+            "ALEXA_DOORBELL_STUN_URLS": "[]",
+            "ALEXA_DOORBELL_USE_TURN": "false",
         }
     )
     return env
@@ -290,4 +298,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    netguard.run_guarded(main)

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.helpers and tests.conftest
 
 from tests.conftest import local_settings  # noqa: E402
+from tests.helpers import netguard  # noqa: E402
 from tests.helpers.kvs_master import KvsTestMaster  # noqa: E402
 
 from alexa_doorbell.alexa.events import doorbell_press  # noqa: E402
@@ -132,4 +133,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    netguard.run_guarded(main)

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.directives
 
 from tests import directives as D  # noqa: E402
+from tests.helpers import netguard  # noqa: E402
 
 from alexa_doorbell.cloud.server import start_cloud_thread  # noqa: E402
 from alexa_doorbell.config import LocalCloudConfig, Settings  # noqa: E402
@@ -127,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    netguard.run_guarded(main)

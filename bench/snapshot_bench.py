@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.conftest
 
 from tests.conftest import local_settings  # noqa: E402
+from tests.helpers import netguard  # noqa: E402
 
 from alexa_doorbell.amazon.snapshots import SnapshotStore, s3_client  # noqa: E402
 from alexa_doorbell.camera.jpeg import encode_jpeg  # noqa: E402
@@ -124,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    netguard.run_guarded(main)

@@ -221,32 +221,45 @@ NAMESPACE = (
 )
 
 
-def _inner_run(tmp_path: Path, guard: bool) -> dict[str, str]:
-    (tmp_path / "test_inner.py").write_text(INNER)
+def _fresh_env() -> dict[str, str]:
+    """This environment without this session's guard (the inner run installs its own)."""
     env = {k: v for k, v in os.environ.items() if k not in (netguard.LOG_ENV, netguard.ALLOW_ENV)}
     env["PYTHONPATH"] = str(ROOT)
-    env["DOORBELL_NETGUARD"] = "on" if guard else "off"
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the guard's plugin: a quicker start
-    argv = [sys.executable, "-m", "pytest", "-p", "tests.helpers.netguard_pytest"]
-    argv += ["-p", "no:cacheprovider", "-rA", "-q", "test_inner.py"]
-    out = subprocess.run(
+    return env
+
+
+def _in_namespace(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         ["unshare", "-n", "--", "sh", "-c", NAMESPACE, "sh", *argv],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _inner_run(tmp_path: Path, guard: bool) -> dict[str, str]:
+    (tmp_path / "test_inner.py").write_text(INNER)
+    env = _fresh_env()
+    env["DOORBELL_NETGUARD"] = "on" if guard else "off"
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the guard's plugin: a quicker start
+    argv = [sys.executable, "-m", "pytest", "-p", "tests.helpers.netguard_pytest"]
+    argv += ["-p", "no:cacheprovider", "-rA", "-q", "test_inner.py"]
+    out = _in_namespace(argv, tmp_path, env)
     found = re.findall(r"^(PASSED|FAILED|ERROR) test_inner\.py::(\w+)", out.stdout, re.M)
     outcomes = {name: outcome for outcome, name in found}
     assert set(outcomes) == {*OFF_MACHINE, *LOCAL}, out.stdout[-3000:] + out.stderr[-2000:]
     return {**outcomes, "stdout": out.stdout}
 
 
-@pytest.mark.skipif(
+needs_namespace = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None,
     reason="needs root, unshare (util-linux) and ip (iproute2) for a network namespace",
 )
+
+
+@needs_namespace
 def test_the_guard_fails_every_test_that_sends_off_the_machine(tmp_path: Path) -> None:
     guarded = _inner_run(tmp_path, guard=True)
     for name in OFF_MACHINE:
@@ -265,3 +278,31 @@ def test_the_guard_fails_every_test_that_sends_off_the_machine(tmp_path: Path) -
         [*OFF_MACHINE, *LOCAL], "PASSED"
     )
     assert "netguard" not in unguarded["stdout"]
+
+
+SCRIPT = """
+import socket, subprocess, sys
+from tests.helpers import netguard
+
+def main():
+    print('{"benchmark": "x"}')
+    if sys.argv[1] == "far":  # from a child process, as a benchmark's camera agent would
+        code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+        code += ".sendto(b'x', ('%s', 9))"
+        subprocess.run([sys.executable, "-c", code])
+    else:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))
+
+netguard.run_guarded(main)
+"""
+
+
+@needs_namespace
+def test_a_benchmark_under_the_guard_exits_1_naming_what_it_refused(tmp_path: Path) -> None:
+    (tmp_path / "bench.py").write_text(SCRIPT % FAR)
+    far = _in_namespace([sys.executable, "bench.py", "far"], tmp_path, _fresh_env())
+    assert far.returncode == 1 and far.stdout.startswith('{"benchmark"'), far.stderr
+    assert "netguard refused traffic off this machine" in far.stderr
+    assert f"socket.sendto to {FAR}:9 (pid" in far.stderr
+    local = _in_namespace([sys.executable, "bench.py", "local"], tmp_path, _fresh_env())
+    assert (local.returncode, local.stderr) == (0, "")
