@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from alexa_doorbell.alexa.discovery import endpoint_description
 from alexa_doorbell.camera.agent import CameraAgent
+from alexa_doorbell.camera.media import ToneSource
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
 from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.skill.local import device_of
+from tests.helpers.door import BabbleSource, SimulatedDoor
 
 QUIET = 0.005  # RMS (of full scale) below which the camera's 0.3-amplitude tone is gone
 TONE = 0.05  # RMS above which it is there
@@ -213,3 +218,76 @@ async def test_deprecated_full_duplex_false_is_half_duplex_end_to_end(tmp_path: 
             assert await _audio_packets_received(agent, "talker") > 30
         finally:
             await echo.close()
+
+
+def _band_powers(
+    path: Path, start: float, end: float, band: tuple[float, float]
+) -> tuple[float, float]:
+    """(power inside, power outside) ``band`` (Hz) of a recording from ``start`` to ``end`` s."""
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64) / 32768
+    x = pcm[int(start * 48000) : int(end * 48000)]
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2 / len(x)
+    freqs = np.fft.rfftfreq(len(x), 1 / 48000)
+    inside = (freqs >= band[0]) & (freqs <= band[1])
+    return float(np.sum(spectrum[inside])), float(np.sum(spectrum[~inside]))
+
+
+class _LateVisitor(ToneSource):
+    """The visitor says nothing for ``after`` seconds, then hums at 440 Hz."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__(440.0, 0.2)
+        self.quiet_frames = int(after / 0.02)
+
+    def _samples(self) -> np.ndarray:
+        samples = super()._samples()
+        if self.quiet_frames > 0:
+            self.quiet_frames -= 1
+            return np.zeros_like(samples)
+        return samples
+
+
+async def _door_call(tmp_path: Path, aec: bool) -> tuple[Path, dict[str, Any]]:
+    """The user talks (babble) for 6 s; the visitor joins after 3.5 s. What the Echo got back."""
+    door = SimulatedDoor(delay=0.08, visitor=_LateVisitor(3.5))
+    settings = _settings(tmp_path, sink="speaker", talk="full", aec=aec)
+    wav = tmp_path / f"echo-heard-{aec}.wav"
+    async with CameraAgent(
+        settings,
+        signaling=False,
+        preset="ultrafast",
+        audio_source=door.microphone(),
+        sink_factory=door.speaker,
+    ) as agent:
+        echo = EchoShow(
+            discovery=_discovery(settings), utterance="talk", voice=BabbleSource(), wav_path=wav
+        )
+        await echo.watch(lambda offer: agent.handle_offer("talker", offer))
+        try:
+            assert echo.mode == "tap-to-talk"
+            await asyncio.sleep(6.0)
+            stats = agent.stats()
+        finally:
+            await echo.close()
+    assert door.played > 4 * 48000  # the door's speaker played the user's voice
+    return wav, stats
+
+
+async def test_full_duplex_echo_canceller_removes_the_users_voice_from_the_door(
+    tmp_path: Path,
+) -> None:
+    plain, _ = await _door_call(tmp_path, aec=False)
+    cleaned, stats = await _door_call(tmp_path, aec=True)
+    band = (380.0, 500.0)
+    # Only the user talks (1.5-3 s): what comes back is the echo of their own voice.
+    _, echo_plain = _band_powers(plain, 1.5, 3.0, band)
+    _, echo_cleaned = _band_powers(cleaned, 1.5, 3.0, band)
+    erle = 10 * math.log10(echo_plain / echo_cleaned)
+    assert erle >= 20, (erle, stats)
+    # Both talk (4.3-5.5 s): the visitor's voice goes through as loud as without the canceller.
+    visitor_plain, _ = _band_powers(plain, 4.3, 5.5, band)
+    visitor_cleaned, _ = _band_powers(cleaned, 4.3, 5.5, band)
+    assert abs(10 * math.log10(visitor_cleaned / visitor_plain)) < 6, stats
+    # The playback-to-capture delay was measured (the door's 80 ms), not assumed.
+    assert stats["aec_delay_ms"] is not None and abs(stats["aec_delay_ms"] - 80) <= 5, stats

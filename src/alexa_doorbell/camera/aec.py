@@ -130,7 +130,7 @@ class EchoStats:
 
     @property
     def erle_db(self) -> float | None:
-        """Echo return loss enhancement over everything seen while the speaker played."""
+        """Microphone in / out while the speaker played: the ERLE while the visitor is silent."""
         if self.far_active_blocks == 0 or self.out_energy <= 0:
             return None
         return 10 * math.log10(self.mic_energy / self.out_energy)

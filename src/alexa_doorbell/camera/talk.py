@@ -50,6 +50,9 @@ VOICE_HANGOVER = 0.06
 # Voice followed by nothing at all (the viewer stopped sending, or left): the
 # door is muted at most this long after the last chunk arrived.
 VOICE_IDLE = 0.3
+# The microphone and the clock may drift apart this far before the echo reference
+# is re-anchored on the clock.
+RESYNC = 0.06
 # A speaker's buffer never holds more than this: a stream further ahead is re-anchored.
 MAX_AHEAD = 0.5
 TIMELINE_SECONDS = 4.0
@@ -176,7 +179,10 @@ class TalkbackHub:
 
     def reference(self, end_time: float, samples: int) -> np.ndarray:
         """The mix the speaker played in the ``samples`` before ``end_time`` (int16)."""
-        end = self.now_sample(end_time)
+        return self.reference_at(self.now_sample(end_time), samples)
+
+    def reference_at(self, end: int, samples: int) -> np.ndarray:
+        """The mix the speaker played in the ``samples`` before timeline sample ``end``."""
         start = end - samples
         self._clear_to(end)
         n = len(self._ring)
@@ -209,6 +215,12 @@ class OutgoingAudio:
         self.frames = 0
         self.muted_frames = 0
         self.muted = False
+        # Timeline sample where the next microphone frame's reference ends. The
+        # microphone's samples are contiguous, so are the reference's: read on from
+        # the last frame instead of from the clock (whose jitter between two frames
+        # would shift the echo path the canceller is learning).
+        self._ref_end: int | None = None
+        self.resyncs = 0
 
     def process(self, frame: av.AudioFrame) -> av.AudioFrame:
         self.frames += 1
@@ -217,7 +229,7 @@ class OutgoingAudio:
         now = self.clock()
         pcm = frame.to_ndarray().reshape(-1).astype(np.int16)
         if self.canceller is not None:
-            far = self.hub.reference(now, len(pcm))
+            far = self.hub.reference_at(self._reference_end(now, len(pcm)), len(pcm))
             pcm = self.canceller.process(pcm, far)
         if self.mode == "half":
             muted = self.hub.voice_active(now)
@@ -233,6 +245,16 @@ class OutgoingAudio:
         out.time_base = frame.time_base
         return out
 
+    def _reference_end(self, now: float, samples: int) -> int:
+        clock = self.hub.now_sample(now)
+        if self._ref_end is None or abs(self._ref_end + samples - clock) > RESYNC * self.hub.rate:
+            if self._ref_end is not None:
+                self.resyncs += 1  # the source stalled or ran ahead: the canceller re-learns
+            self._ref_end = clock
+        else:
+            self._ref_end += samples
+        return self._ref_end
+
     def stats(self) -> dict[str, object]:
         d: dict[str, object] = {
             "talk": self.mode,
@@ -243,5 +265,8 @@ class OutgoingAudio:
         stats = getattr(self.canceller, "stats", None)
         if stats is not None:
             d["aec_delay_ms"] = stats.delay_ms
-            d["aec_erle_db"] = stats.erle_db
+            # Microphone in / out while the speaker played: the ERLE when the visitor
+            # is silent, less when they talk too (their voice is kept).
+            d["aec_reduction_db"] = stats.erle_db
+            d["resyncs"] = self.resyncs
         return d

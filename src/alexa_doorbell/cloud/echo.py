@@ -326,7 +326,8 @@ class EchoShow:
 
     ``talk``: the voice its microphone picks up: ``"tone"`` a 660 Hz tone,
     ``None`` silence, ``"off"`` no microphone at all (the offer keeps its
-    ``sendrecv`` audio m-line: a user who only watches). ``discovery``: the
+    ``sendrecv`` audio m-line: a user who only watches); ``voice``, any other
+    audio source for the user's voice. ``discovery``: the
     camera's Discover.Response endpoint (or its capabilities, or the
     ``isFullDuplexAudioSupported`` value) and ``utterance`` (``"show"`` or
     ``"talk"``) choose what it shows and how it talks (:data:`SCREENS`) once
@@ -344,9 +345,10 @@ class EchoShow:
         wav_path: str | Path | None = None,
         ice_servers: list[RTCIceServer] | None = None,
         snapshot_after: int = 10,
+        voice: AudioSource | None = None,
     ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
-        src: AudioSource = ToneSource(660.0) if talk == "tone" else SilenceSource()
+        src: AudioSource = voice or (ToneSource(660.0) if talk == "tone" else SilenceSource())
         self.mic = _Microphone(src)
         self.talk = talk
         self.full_duplex = full_duplex_of(discovery)
