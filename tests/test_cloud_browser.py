@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from alexa_doorbell.config import Settings
@@ -53,7 +53,8 @@ class AiortcMaster:
     """An aiortc answerer behind the KVS test master."""
 
     def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
+        # No ICE servers: with none given aiortc asks Google's public STUN server.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pings: list[str] = []
 
         @self.pc.on("datachannel")
@@ -175,7 +176,7 @@ async def test_official_sdk_master_answers_send_alexa_offer(
             ).https,
         )
     )
-    alexa = RTCPeerConnection()
+    alexa = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     channel = alexa.createDataChannel("probe")
     pong = asyncio.get_running_loop().create_future()
     channel.on("open", lambda: channel.send("ping"))
