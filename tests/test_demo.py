@@ -25,6 +25,7 @@ STEPS = [
     "session_connected",
     "talk",
     "session_disconnected",
+    "talk_modes",
     "doorbell_press",
     "camera_offline",
 ]
@@ -117,3 +118,29 @@ def test_snapshot_and_wav_are_not_trivial(demo_run) -> None:
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 8
     seconds, rms = wav_stats(Path(summary["talkback_wav"]))
     assert seconds > 1 and rms > SILENCE_RMS
+
+
+def test_talk_modes_match_the_reference_table(demo_run) -> None:
+    summary, _out, _code = demo_run
+    rows = _step(summary, "talk_modes")["figures"]["sessions"]
+    by = {(r["camera"], r["utterance"]): r for r in rows}
+    assert set(by) == {(c, u) for c in ("full", "half", "none") for u in ("show", "talk")}
+    for row in rows:
+        assert row["ok"], row
+        assert row["echo_shows"] == row["reference"], row
+        assert row["echo_heard_s"] > 1 and row["echo_heard_rms"] > SILENCE_RMS  # the visitor
+    assert by[("full", "show")]["is_full_duplex_audio_supported"] is True
+    assert by[("half", "show")]["is_full_duplex_audio_supported"] is False
+    assert by[("none", "show")]["is_full_duplex_audio_supported"] is False
+    # What the door heard: the user's voice only when they talked.
+    assert by[("full", "talk")]["door_heard_rms"] > SILENCE_RMS
+    assert by[("full", "show")]["door_heard_rms"] < SILENCE_RMS  # microphone off until a tap
+    assert by[("half", "talk")]["door_heard_rms"] > SILENCE_RMS
+    assert by[("half", "show")]["door_heard_rms"] < SILENCE_RMS
+    half = by[("half", "talk")]
+    assert half["door_muted_while_pressed_rms"] < SILENCE_RMS
+    assert half["door_back_after_release_ms"] is not None
+    for utterance in ("show", "talk"):
+        none = by[("none", utterance)]
+        assert none["answer_audio"] == "sendonly" and none["echo_mode"] == "watch"
+        assert none["door_heard_s"] == 0 and none["echo_sent_voice_s"] == 0

@@ -3,9 +3,10 @@
 It starts the local cloud, the skill (invoked as Alexa invokes a Lambda: JSON
 in, JSON out), a camera agent in its own process and a simulated Echo Show,
 then plays the user's story one step at a time: link the skill, discover,
-live view, talk, session events, a doorbell press that opens the live view,
-and the camera going offline. Each step either passes with its figures or
-names what was expected and what was seen.
+live view, talk, session events, the talk modes ("show me" and "talk to" a
+full-duplex, a half-duplex and a no-talk camera, :mod:`alexa_doorbell.demo_talk`),
+a doorbell press that opens the live view, and the camera going offline. Each
+step either passes with its figures or names what was expected and what was seen.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class Demo:
         self.notifier: Any = None
         self.cam: CameraConfig = settings.camera()
         self.figures: dict[str, Any] = {}
+        self.endpoints: dict[str, Any] = {}
 
     # -- the story -------------------------------------------------------------------
     def steps(self) -> list[tuple[str, str, Callable[[], Awaitable[str]]]]:
@@ -128,6 +130,11 @@ class Demo:
                 "session_disconnected",
                 "SessionDisconnected ends the camera's session",
                 self.session_disconnected,
+            ),
+            (
+                "talk_modes",
+                'Talk modes: "show me" and "talk to" a full, a half and a no-talk camera',
+                self.talk_modes,
             ),
             (
                 "doorbell_press",
@@ -179,6 +186,8 @@ class Demo:
             self.console.print(f"    saw:      {r.seen}")
             if self.camera_log.exists():
                 self.console.print(f"    camera log: {self.camera_log}")
+        if r.name == "talk_modes" and r.figures.get("sessions"):
+            self.console.print(_talk_table(r.figures["sessions"]))
 
     # -- steps -----------------------------------------------------------------------
     async def start_cloud(self) -> str:
@@ -258,6 +267,7 @@ class Demo:
             reply_name(reply),
         )
         endpoints = {e["endpointId"]: e for e in reply["event"]["payload"]["endpoints"]}
+        self.endpoints = endpoints
         ep = endpoints.get(self.cam.endpoint_id)
         _expect(ep is not None, f"endpoint {self.cam.endpoint_id}", sorted(endpoints))
         assert ep is not None
@@ -415,6 +425,31 @@ class Demo:
             f"of talk-back (RMS {rms:.2f} of full scale)"
         )
 
+    async def talk_modes(self) -> str:
+        from alexa_doorbell.demo_talk import MODE_CAMERAS, run_talk_modes
+
+        assert self.alexa is not None
+        missing = [c.endpoint_id for c in MODE_CAMERAS if c.endpoint_id not in self.endpoints]
+        _expect(not missing, "the three talk-mode cameras in Discovery", f"missing {missing}")
+        rows = await run_talk_modes(self.settings, self.store, self.alexa, self.endpoints)
+        self.figures["talk_modes"] = {"sessions": rows}
+        bad = [f"{r['camera']}/{r['utterance']}" for r in rows if not r.get("ok")]
+        _expect(
+            not bad,
+            "every camera and utterance to match the reference table",
+            "; ".join(
+                f"{r['camera']}/{r['utterance']}: shows {r.get('echo_shows')!r}, door heard"
+                f" RMS {r.get('door_heard_rms')}, Echo heard RMS {r.get('echo_heard_rms')}"
+                for r in rows
+                if not r.get("ok")
+            ),
+        )
+        half = next(r for r in rows if r["camera"] == "half" and r["utterance"] == "talk")
+        return (
+            f"{len(rows)} sessions match the table; half duplex: the door muted while the"
+            f" button was held, heard again {half['door_back_after_release_ms']} ms after release"
+        )
+
     async def doorbell_press(self) -> str:
         from alexa_doorbell.skill.notify import local_notifier
 
@@ -523,6 +558,32 @@ async def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
     return check()
 
 
+def _talk_table(rows: list[dict[str, Any]]) -> Any:
+    """The reference table next to what the simulated Echo showed and each side heard."""
+    from rich.table import Table
+
+    table = Table(pad_edge=False, box=None, title_justify="left")
+    table.add_column("camera")
+    table.add_column("utterance")
+    table.add_column("an Echo Show shows (reference)", overflow="fold")
+    table.add_column("simulated Echo", overflow="fold")
+    table.add_column("door heard", no_wrap=True)
+    table.add_column("Echo heard", no_wrap=True)
+    utterances = {"show": '"show me"', "talk": '"talk to"'}
+    for r in rows:
+        shown = r.get("echo_shows")
+        same = shown == r["reference"]
+        table.add_row(
+            r["camera"],
+            utterances[r["utterance"]],
+            r["reference"],
+            "[green]✔ the same[/green]" if same else f"[red]✘ {shown}[/red]",
+            f"{r.get('door_heard_s', 0):.1f} s RMS {r.get('door_heard_rms', 0):.3f}",
+            f"{r.get('echo_heard_s', 0):.1f} s RMS {r.get('echo_heard_rms', 0):.3f}",
+        )
+    return table
+
+
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
@@ -539,10 +600,14 @@ def _demo_settings(settings: Settings, keep_running: bool) -> Settings:
         local.tls_port = 0
     # Everything is on this machine: no STUN or TURN server, whatever the user set for a
     # real deployment, so the demo sends nothing beyond it.
+    from alexa_doorbell.demo_talk import mode_camera_configs
+
     return settings.model_copy(
         update={
             "cloud": "local",
             "data_dir": data_dir,
+            # The talk-modes step's full, half and no-talk cameras, after the user's own.
+            "cameras": [*settings.cameras, *mode_camera_configs(data_dir)],
             "store_url": "",
             "local": local,
             "stun_urls": [],
