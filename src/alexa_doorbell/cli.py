@@ -99,9 +99,12 @@ def camera(
     """Run the camera agent: the KVS MASTER that answers Alexa and browsers."""
     from alexa_doorbell.camera.agent import run_agent
     from alexa_doorbell.camera.media import MediaSourceError
+    from alexa_doorbell.preflight import require_camera_side
 
+    settings = load_settings()
+    require_camera_side(settings)
     try:
-        run_agent(load_settings(), endpoint_id=endpoint_id, source=source)
+        run_agent(settings, endpoint_id=endpoint_id, source=source)
     except (MediaSourceError, KeyError) as exc:  # a wrong source or endpoint id: say which
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         typer.echo(f"alexa-doorbell camera: {message}", err=True)
@@ -127,9 +130,12 @@ def press(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ring the doorbell: send DoorbellPress to Alexa."""
+    from alexa_doorbell.preflight import require_camera_side
     from alexa_doorbell.skill.press_cli import press_cli
 
-    raise typer.Exit(press_cli(load_settings(), endpoint_id, cause=cause, json_output=json_output))
+    settings = load_settings()
+    require_camera_side(settings, "press")
+    raise typer.Exit(press_cli(settings, endpoint_id, cause=cause, json_output=json_output))
 
 
 @tokens_app.command("status")
@@ -137,9 +143,12 @@ def tokens_status(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show each linked user's token health (never the tokens)."""
+    from alexa_doorbell.preflight import require_camera_side
     from alexa_doorbell.skill.press_cli import tokens_status_cli
 
-    raise typer.Exit(tokens_status_cli(load_settings(), json_output=json_output))
+    settings = load_settings()
+    require_camera_side(settings, "tokens status")
+    raise typer.Exit(tokens_status_cli(settings, json_output=json_output))
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import logging
 import sys
 import time
 import urllib.error
@@ -208,45 +209,98 @@ class Doctor:
         return Check(name, OK, detail)
 
     def camera_online(self, cam: CameraConfig) -> Check:
+        from alexa_doorbell.camera.runstate import read_state
+
         name = f"camera {cam.endpoint_id}"
-        fix = (
+        start = (
             f"start the camera agent: `alexa-doorbell camera --endpoint-id {cam.endpoint_id}` "
-            "(logs say why it cannot connect)"
+            "(or its service); its log says why it cannot connect"
         )
         if not self._channels_ok.get(cam.endpoint_id):
             return Check(name, SKIP, "its channel is not usable (see above)")
+        # An agent for this camera on this machine says how it is doing (camera/runstate.py).
+        here = read_state(self.s.data_dir, cam.endpoint_id)
         if self.s.is_local:
-            from alexa_doorbell.cloud.admin import admin_headers
-
-            url = f"{self.s.local.url}/_local/status"
-            try:
-                req = urllib.request.Request(url, headers=admin_headers())
-                with urllib.request.urlopen(req, timeout=5) as r:
-                    status = json.load(r)
-            except (OSError, ValueError) as exc:
-                return Check(name, FAIL, f"cannot ask the local cloud: {exc}", self._cloud_fix())
-            for ch in status.get("channels", []):
-                if ch.get("ChannelName") == cam.channel_name:
-                    if ch.get("master"):
-                        return Check(name, OK, "a master is connected to its channel")
-                    return Check(name, FAIL, "no master is connected to its channel", fix)
-            return Check(name, FAIL, "the local cloud does not list its channel", fix)
+            return self._camera_on_local_cloud(name, cam, here, start)
+        if here is not None and here.report_error:
+            return Check(
+                name,
+                FAIL,
+                f"an agent runs here (pid {here.pid}) but its heartbeats do not reach the "
+                f"table: {here.report_error}",
+                self._notifier_fix(),
+            )
+        if not self.s.store_url:
+            # No table named (the camera machine): only what its own agent says.
+            if here is None:
+                return Check(name, FAIL, "no camera agent runs on this machine", start)
+            age = self.now() - (here.report_at or here.started_at)
+            if not here.connected:
+                why = here.signaling_error or "not yet"
+                return Check(
+                    name, FAIL, f"its agent (pid {here.pid}) is not connected: {why}", start
+                )
+            return Check(name, OK, f"agent pid {here.pid}, heartbeat delivered {age:.0f} s ago")
         # AWS cannot tell who is connected: use the agent's heartbeat, as the skill does.
         try:
             health = self._store_or_raise().get_health(cam.endpoint_id)
         except Exception as exc:
             return Check(name, FAIL, f"cannot read the store: {exc}", self._store_fix())
+        both = (
+            f"{start}. If it runs, its heartbeats do not reach the table: "
+            + self._notifier_fix()
+            + "; `alexa-doorbell doctor` on the camera machine tells which"
+        )
         if health is None:
-            return Check(name, FAIL, "its agent never reported (no heartbeat in the store)", fix)
+            if here is not None:  # running here, reports delivered, yet none in the table
+                return Check(
+                    name,
+                    FAIL,
+                    f"an agent runs here (pid {here.pid}) but no heartbeat is in the table",
+                    self._notifier_fix(),
+                )
+            return Check(name, FAIL, "its agent never reported (no heartbeat in the store)", both)
         age = self.now() - health.updated_at
         if health.effective(self.s.health_max_age, now=self.now()) != "OK":
             return Check(
                 name,
                 FAIL,
                 f"last report {health.connectivity}, {age:.0f} s ago: Alexa sees it unreachable",
-                fix,
+                start if here is None else self._notifier_fix(),
             )
         return Check(name, OK, f"agent heartbeat {age:.0f} s ago")
+
+    def _camera_on_local_cloud(self, name: str, cam: CameraConfig, here: Any, start: str) -> Check:
+        from alexa_doorbell.cloud.admin import admin_headers
+
+        url = f"{self.s.local.url}/_local/status"
+        try:
+            req = urllib.request.Request(url, headers=admin_headers())
+            with urllib.request.urlopen(req, timeout=5) as r:
+                status = json.load(r)
+        except (OSError, ValueError) as exc:
+            return Check(name, FAIL, f"cannot ask the local cloud: {exc}", self._cloud_fix())
+        for ch in status.get("channels", []):
+            if ch.get("ChannelName") == cam.channel_name:
+                if ch.get("master"):
+                    return Check(name, OK, "a master is connected to its channel")
+                if here is not None:
+                    why = here.signaling_error or "still connecting"
+                    return Check(
+                        name,
+                        FAIL,
+                        f"its agent runs (pid {here.pid}) but is not connected: {why}",
+                        "check ALEXA_DOORBELL_LOCAL__HOST/PORT on both sides and the agent's log",
+                    )
+                return Check(name, FAIL, "no master is connected to its channel", start)
+        return Check(name, FAIL, "the local cloud does not list its channel", start)
+
+    def _notifier_fix(self) -> str:
+        return (
+            "on the camera machine set notifier_function to the stack output "
+            "NotifierFunctionArn, give its IAM user the CameraAgentPolicy (lambda:InvokeFunction "
+            "on the notifier), then restart the agent"
+        )
 
     def _store_fix(self) -> str:
         return (
@@ -366,7 +420,9 @@ class Doctor:
             try:
                 from alexa_doorbell.skill.local import build_skill
 
-                reply = build_skill(self.s, store=self._store_or_raise()).handle(probe)
+                skill = build_skill(self.s, store=self._store_or_raise())
+                with _quiet("alexa_doorbell.skill"):  # the probe's token is refused by design
+                    reply = skill.handle(probe)
             except Exception as exc:
                 return Check(name, FAIL, f"the skill cannot start: {exc}", self._store_fix())
             where = "in-process skill"
@@ -447,6 +503,18 @@ def run_doctor(
         doctor.close()
     print("all good" if not failed else f"{failed} check(s) failed", file=out)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Hold back a logger's warnings: the checks print what they saw themselves."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _redact_url(url: str) -> str:

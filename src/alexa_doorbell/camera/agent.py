@@ -674,6 +674,7 @@ def run_agent(
     """
     from rich.logging import RichHandler
 
+    from alexa_doorbell.camera import runstate
     from alexa_doorbell.store import open_store
 
     logging.basicConfig(
@@ -681,12 +682,36 @@ def run_agent(
     )
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
+    state = runstate.AgentState(settings.camera(endpoint_id).endpoint_id)  # KeyError: unknown
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.store_location)
+    # In AWS the camera has no table of its own: everything goes through the notifier
+    # Lambda, and a SQLite file here would only hide a missing notifier_function.
+    store = open_store(settings.store_location) if settings.is_local else None
     notifier = _camera_notifier(settings, store)
     remote_sessions = not settings.is_local and hasattr(notifier, "list_sessions")
+    report = notifier.on_connectivity if notifier else store_connectivity(store)
+    agent: CameraAgent | None = None
+
+    def on_connectivity(eid: str, connectivity: str) -> None:
+        """Report, and note how it went where `doctor` on this machine can read it."""
+        error: str | None = None
+        try:
+            report(eid, connectivity)
+            error = getattr(notifier, "last_error", None)
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            signaling = agent.signaling if agent is not None else None
+            state.connected = bool(signaling and signaling.connected.is_set())
+            state.signaling_error = signaling.last_error if signaling else None
+            state.report_at, state.report_connectivity = time.time(), connectivity
+            state.report_error = error
+            with contextlib.suppress(OSError):
+                runstate.write_state(settings.data_dir, state)
 
     async def main() -> None:
+        nonlocal agent
         agent = CameraAgent(
             settings,
             endpoint_id,
@@ -695,7 +720,7 @@ def run_agent(
             # the table is read through the notifier Lambda (the camera has no DynamoDB).
             store=notifier if remote_sessions else store,
             disconnect_poll=2.0 if remote_sessions else 1.0,
-            on_connectivity=notifier.on_connectivity if notifier else store_connectivity(store),
+            on_connectivity=on_connectivity,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -719,24 +744,32 @@ def run_agent(
             await asyncio.gather(*presses, return_exceptions=True)
 
     try:
+        with contextlib.suppress(OSError):
+            runstate.write_state(settings.data_dir, state)
         asyncio.run(main())
     finally:
+        runstate.remove_state(settings.data_dir, state.endpoint_id)
         if notifier is not None:
             notifier.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _camera_notifier(settings: Settings, store: Any) -> Any | None:
     """The notifier the agent reports connectivity and presses to.
 
     Locally it runs in this process (store + events to the local gateway); in
-    AWS it invokes the notifier Lambda, so tokens never leave the cloud.
+    AWS it invokes the notifier Lambda, so tokens never leave the cloud. In AWS
+    there is no fallback: without the notifier Alexa would never hear of this camera.
     """
+    from alexa_doorbell.config import ConfigError
     from alexa_doorbell.skill.notify import local_notifier
 
     try:
         return local_notifier(settings, store)
     except Exception as exc:  # e.g. AWS without ALEXA_DOORBELL_NOTIFIER_FUNCTION
+        if not settings.is_local:
+            raise ConfigError(f'cloud = "aws": {exc}') from None
         log.warning("no notifier (%s): connectivity goes to the store only, presses fail", exc)
         return None
 

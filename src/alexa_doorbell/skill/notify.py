@@ -734,6 +734,7 @@ class LambdaNotifier:
         self.debounce = debounce
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.last_error: str | None = None  # of the last health report; None: delivered
 
     def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -776,8 +777,9 @@ class LambdaNotifier:
         reply = self.invoke(
             {"action": "health", "endpoint_id": endpoint_id, "connectivity": connectivity}
         )
-        if not reply.get("ok"):
-            log.warning("health report for %s: %s", endpoint_id, reply.get("error") or reply)
+        self.last_error = None if reply.get("ok") else str(reply.get("error") or reply)
+        if self.last_error is not None:
+            log.warning("health report for %s: %s", endpoint_id, self.last_error)
 
     def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]:
         """The skill's record of RTC sessions (the agent polls it for SessionDisconnected)."""

@@ -1,0 +1,78 @@
+"""What a running ``alexa-doorbell camera`` says about itself: one small JSON file per camera.
+
+``data_dir/agents/<endpoint id>.json`` holds the agent's pid, whether it is connected to
+its signaling channel as MASTER, and how its last heartbeat went (delivered, or the
+error that stopped it). ``doctor`` on the same machine reads it to tell "no agent runs
+here" from "an agent runs, but its heartbeats do not reach the table" (a wrong
+``notifier_function``, a missing ``lambda:InvokeFunction``), which the store alone cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+
+@dataclass
+class AgentState:
+    endpoint_id: str
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    connected: bool = False  # MASTER of its signaling channel
+    signaling_error: str | None = None
+    report_at: float | None = None  # the last heartbeat or connectivity report
+    report_connectivity: str | None = None
+    report_error: str | None = None  # None: delivered
+
+
+def state_path(data_dir: Path, endpoint_id: str) -> Path:
+    # endpoint ids may hold "/", ":", "?"...: quote them into one file name
+    return Path(data_dir) / "agents" / f"{quote(endpoint_id, safe='')}.json"
+
+
+def write_state(data_dir: Path, state: AgentState) -> None:
+    """Replace the file atomically (a reader never sees half of it)."""
+    path = state_path(data_dir, state.endpoint_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(state)), "utf-8")
+    os.replace(tmp, path)
+
+
+def read_state(data_dir: Path, endpoint_id: str) -> AgentState | None:
+    """The state of a live agent for this camera on this machine; None when none runs."""
+    path = state_path(data_dir, endpoint_id)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        state = AgentState(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+    return state if _alive(state.pid) else None
+
+
+def remove_state(data_dir: Path, endpoint_id: str) -> None:
+    with contextlib.suppress(OSError):
+        state_path(data_dir, endpoint_id).unlink()
+
+
+def _alive(pid: int) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    # A pid reused by another program after a crash is not our agent (Linux can say).
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):
+        return b"alexa" in cmdline.read_bytes()
+    return True
