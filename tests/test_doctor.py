@@ -188,3 +188,32 @@ def test_aws_camera_online_comes_from_the_agent_heartbeat(tmp_path: Path) -> Non
         assert skill.status == WARN and "ALEXA_DOORBELL_SKILL_FUNCTION" in skill.fix
     finally:
         doc.close()
+
+
+async def test_the_command_prints_its_checks_and_nothing_else(local_cloud: Settings) -> None:
+    """The skill check's made-up token is refused on purpose: no stray warning after it."""
+    import os
+    import subprocess
+    import sys
+
+    link_user(local_cloud)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEXA_DOORBELL_")}
+    env |= {
+        "ALEXA_DOORBELL_CONFIG": os.devnull,
+        "ALEXA_DOORBELL_DATA_DIR": str(local_cloud.data_dir),
+        "ALEXA_DOORBELL_LOCAL__PORT": str(local_cloud.local.port),
+        "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(local_cloud.local.tls_port),
+    }
+    async with KvsTestMaster(local_cloud):
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "alexa_doorbell.cli", "doctor"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines()[-1] == "all good"
+    assert "  ok    skill " in proc.stdout
