@@ -291,3 +291,18 @@ async def test_full_duplex_echo_canceller_removes_the_users_voice_from_the_door(
     assert abs(10 * math.log10(visitor_cleaned / visitor_plain)) < 6, stats
     # The playback-to-capture delay was measured (the door's 80 ms), not assumed.
     assert stats["aec_delay_ms"] is not None and abs(stats["aec_delay_ms"] - 80) <= 5, stats
+
+
+def test_lambda_reads_talk_from_cameras_json(caplog: pytest.LogCaptureFixture) -> None:
+    """The skill in AWS (ALEXA_DOORBELL_CAMERAS, CamerasJson) says full duplex for talk "full"."""
+    from alexa_doorbell.skill.config import parse_cameras
+
+    cams = parse_cameras(
+        '[{"endpoint_id": "a", "talk": "full"}, {"endpoint_id": "b", "talk": "half"},'
+        ' {"endpoint_id": "c", "talk": "none"}, {"endpoint_id": "d"},'
+        ' {"endpoint_id": "e", "full_duplex": true}, {"endpoint_id": "f", "full_duplex": false}]'
+    )
+    assert [c.full_duplex for c in cams] == [True, False, False, False, True, False]
+    assert "camera e: full_duplex is deprecated" in caplog.text
+    with pytest.raises(ValueError, match="talk = 'both': must be one of full, half, none"):
+        parse_cameras('[{"endpoint_id": "x", "talk": "both"}]')

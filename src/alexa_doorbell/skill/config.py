@@ -194,13 +194,38 @@ def parse_cameras(text: str | None) -> list[Device]:
                 manufacturer=str(item.get("manufacturer") or "alexa-doorbell"),
                 channel_arn=item.get("channel_arn") or None,
                 doorbell=bool(item.get("doorbell", False)),
-                full_duplex=bool(item.get("full_duplex", False)),
+                full_duplex=_full_duplex(eid, item),
                 owner=item.get("owner") or None,
                 motion=bool(item.get("motion", False)),
                 detection_classes=_detection(eid, item.get("detection")),
             )
         )
     return out
+
+
+def _full_duplex(endpoint_id: str, item: dict[str, object]) -> bool:
+    """Discovery's isFullDuplexAudioSupported from a camera's ``talk`` (full, half, none).
+
+    The camera agent works ``talk = "auto"`` out from its hardware; the Lambda cannot
+    see the door, so here it is said: only ``"full"`` is full duplex. ``full_duplex``
+    (true/false) is still read for one release, with a warning.
+    """
+    talk = item.get("talk")
+    if talk is not None:
+        if talk not in ("full", "half", "none"):
+            raise ValueError(
+                f"{PREFIX}CAMERAS: camera {endpoint_id!r} talk = {talk!r}: must be one of"
+                " full, half, none"
+            )
+        return talk == "full"
+    if "full_duplex" in item:
+        value = item["full_duplex"]
+        mapped = "full" if value is True or str(value).lower() == "true" else "half"
+        log.warning(
+            'camera %s: full_duplex is deprecated, use "talk": %r instead', endpoint_id, mapped
+        )
+        return mapped == "full"
+    return False
 
 
 def _detection(endpoint_id: str, value: object) -> tuple[str, ...]:
