@@ -162,7 +162,7 @@ def dashboard(
 
     try:
         run_dashboard(load_settings(), host=host, port=port)
-    except LoginNotConfigured as exc:  # open to the network without a password: say what to set
+    except (LoginNotConfigured, OSError) as exc:  # no password beyond loopback, a port in use
         typer.echo(f"alexa-doorbell dashboard: {exc}", err=True)
         raise typer.Exit(2) from None
 

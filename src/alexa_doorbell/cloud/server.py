@@ -23,12 +23,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import threading
-from collections.abc import Generator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -45,34 +42,12 @@ from alexa_doorbell.cloud.s3 import S3Emulator
 from alexa_doorbell.cloud.tls import ensure_certificate
 from alexa_doorbell.config import LOCAL_AWS_SECRET_ACCESS_KEY, Settings
 from alexa_doorbell.httpguard import HostGuard, is_loopback
+from alexa_doorbell.httpserver import LoopServer, listen, server_config
 
 log = logging.getLogger(__name__)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the owner of the loop decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
-    # IPPROTO_TCP, and without it every response waits ~40 ms on delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(
-            f"local cloud cannot listen on {host}:{port}: {exc.strerror}. "
-            "Is another local cloud running? Pick other ports with --port."
-        ) from exc
-    sock.setblocking(False)
-    return sock
+_PORT_HINT = "Is another local cloud running? Pick other ports with --port."
 
 
 class LocalCloud:
@@ -87,8 +62,12 @@ class LocalCloud:
         self.gateway = EventGateway(self.lwa)
         self.s3 = S3Emulator(settings)
         self.app = self._build_app()
-        self._servers: list[_Server] = []
-        self._tasks: list[asyncio.Task] = []
+        self._servers: list[LoopServer] = []
+
+    @property
+    def servers(self) -> tuple[LoopServer, ...]:
+        """The HTTP and the TLS server while started."""
+        return tuple(self._servers)
 
     @property
     def key_file(self):  # type: ignore[no-untyped-def]
@@ -102,56 +81,40 @@ class LocalCloud:
             self.kvs.ensure_channel(cam.channel_name)
         self.s3.ensure_bucket(bucket_name(self.settings))
         self.s3.apply_lifecycle()
-        http_sock = _bind(local.host, local.port)
+        http_sock = listen(local.host, local.port, what="local cloud", hint=_PORT_HINT)
         try:
-            tls_sock = _bind(local.host, local.tls_port)
+            tls_sock = listen(local.host, local.tls_port, what="local cloud", hint=_PORT_HINT)
         except OSError:
             http_sock.close()
             raise
         local.port = http_sock.getsockname()[1]
         local.tls_port = tls_sock.getsockname()[1]
         common: dict[str, Any] = {
-            "app": self.app,
-            "log_level": "warning",
-            "access_log": False,
             "lifespan": "off",
-            "ws": "websockets-sansio",
             "ws_ping_interval": None,  # KVS does not ping; idle timeout is ours to enforce
-            "timeout_graceful_shutdown": 1,
         }
-        configs = [
-            (uvicorn.Config(**common), http_sock),
-            (
-                uvicorn.Config(
-                    **common,
-                    ssl_certfile=str(self.settings.ca_file),
-                    ssl_keyfile=str(self.key_file),
-                ),
-                tls_sock,
-            ),
+        tls = {"ssl_certfile": str(self.settings.ca_file), "ssl_keyfile": str(self.key_file)}
+        self._servers = [
+            LoopServer(server_config(self.app, **common), http_sock),
+            LoopServer(server_config(self.app, **common, **tls), tls_sock),
         ]
-        for config, sock in configs:
-            server = _Server(config)
-            self._servers.append(server)
-            self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-        while not all(s.started for s in self._servers):
-            for task in self._tasks:
-                if task.done():
-                    await self.stop()
-                    task.result()  # raises the startup failure
-                    raise RuntimeError("local cloud failed to start")
-            await asyncio.sleep(0.01)
+        for server in self._servers:
+            server.begin()
+        try:
+            for server in self._servers:
+                await server.wait_started()
+        except BaseException:
+            await self.stop()
+            raise
         log.info("local cloud on %s (WSS %s)", local.url, local.wss_url)
 
     async def stop(self) -> None:
         await self.kvs.close_all()
         for server in self._servers:
-            server.should_exit = True
-        for task in self._tasks:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
+            server.uvicorn.should_exit = True
+        for server in self._servers:
+            await server.stop()
         self._servers.clear()
-        self._tasks.clear()
         self.db.close()
         self.s3.close()
 

@@ -25,15 +25,13 @@ import collections
 import contextlib
 import logging
 import secrets
-import socket
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import websockets
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -47,6 +45,7 @@ from starlette.websockets import WebSocket
 from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, admin_headers
 from alexa_doorbell.config import Settings
 from alexa_doorbell.httpguard import HostGuard, is_loopback, same_origin
+from alexa_doorbell.httpserver import LoopServer, listen, serve_forever, server_config
 from alexa_doorbell.web.auth import (
     SESSION_SECONDS,
     DashboardLogin,
@@ -67,7 +66,6 @@ CACHE_PAGE = "no-cache"
 CACHE_VENDOR = "public, max-age=86400"
 NO_STORE = {"Cache-Control": "no-store"}
 RELAY_TOKEN_SECONDS = 60.0
-WS_IMPL = "websockets-sansio"  # uvicorn's WebSocket server, as the local cloud uses
 
 PressFn = Callable[[str], Any]
 
@@ -419,12 +417,7 @@ def create_app(
     return app
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers when running inside someone else's loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+_PORT_HINT = "Pick another port with --port."
 
 
 class DashboardServer:
@@ -444,48 +437,31 @@ class DashboardServer:
         self.host = host
         self.port = port
         self.app = create_app(settings, store=store, press=press, host=host, password=password)
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: LoopServer | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def server(self) -> LoopServer | None:
+        """The uvicorn server while started."""
+        return self._server
+
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                f"dashboard cannot listen on {self.host}:{self.port}: {exc.strerror}. "
-                "Pick another port with --port."
-            ) from exc
+        sock = listen(self.host, self.port, what="dashboard", hint=_PORT_HINT)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            ws=WS_IMPL,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("dashboard failed to start")
-            await asyncio.sleep(0.01)
+        self._server = LoopServer(server_config(self.app), sock)
+        try:
+            await self._server.start()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._task
+            await self._server.stop()
         self._server = None
-        self._task = None
 
     async def __aenter__(self) -> DashboardServer:
         await self.start()
@@ -513,11 +489,13 @@ async def start_dashboard(
 def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760) -> None:
     """``alexa-doorbell dashboard``: serve until Ctrl-C.
 
-    Raises :class:`LoginNotConfigured` when ``host`` is beyond loopback and no password is set.
+    Raises :class:`LoginNotConfigured` when ``host`` is beyond loopback and no password is set,
+    ``OSError`` (one line: what to do) when it cannot listen there.
     """
     from rich.console import Console
 
     app = create_app(settings, host=host)
+    sock = listen(host, port, what="dashboard", hint=_PORT_HINT)  # a port in use: one line
     console = Console()
     where = "the local cloud at " + settings.local.url if settings.is_local else "AWS"
     console.print(f"[bold]Dashboard[/bold] on http://{host}:{port}/ (talking to {where})")
@@ -530,4 +508,4 @@ def run_dashboard(settings: Settings, host: str = "127.0.0.1", port: int = 8760)
             "camera and ring the bell, but the password crosses your network in clear text "
             "on http. Browsers allow the microphone only on https or localhost.[/]"
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws=WS_IMPL)
+    serve_forever(server_config(app), sock)
