@@ -32,6 +32,9 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers.netguard
+
+from tests.helpers import netguard
 
 from alexa_doorbell.camera.aec import EchoCanceller
 
@@ -223,4 +226,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    netguard.run_guarded(main)
