@@ -88,7 +88,14 @@ def median(xs: list[float]) -> float | None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="camera-bench-"))
     cam = CameraConfig(
-        width=args.width, height=args.height, fps=args.fps, audio="silence", sink=args.sink
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        audio="silence",
+        sink=args.sink,
+        # Talk-back taken (sendrecv) whatever the sink, so 'talk' viewers do send it:
+        # with the default sink, 'discard', the camera would otherwise answer sendonly.
+        talk="full",
     )
     cloud = start_cloud_thread(
         Settings(
