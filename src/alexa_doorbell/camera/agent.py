@@ -200,6 +200,7 @@ class CameraAgent:
                 # A camera must be back within ~2 s of KVS returning: retry at most
                 # 1.5 s apart (0.75-1.5 s with jitter) however long the outage was.
                 backoff_max=1.5,
+                name=cam.channel_name,
             )
             self.signaling.start()
             self._tasks.append(asyncio.create_task(self._heartbeat()))
@@ -546,6 +547,8 @@ class CameraAgent:
             log.warning("could not send %s: %s", message.action, exc)
 
     async def _on_signaling_state(self, up: bool) -> None:
+        if not up and self.signaling is not None and self.signaling.replaced:
+            return  # another agent serves this channel now: Alexa can reach the camera
         await self._report("OK" if up else "UNREACHABLE")
 
     async def _report(self, connectivity: str) -> None:

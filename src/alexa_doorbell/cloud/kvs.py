@@ -31,6 +31,7 @@ from alexa_doorbell.cloud.sigv4 import SigV4Error, verify_header_auth, verify_pr
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs.messages import (
     CLIENT_ID_RE,
+    CLOSE_MASTER_REPLACED,
     ClientMessage,
     MessageError,
     ServerMessage,
@@ -524,7 +525,12 @@ class KvsEmulator:
             old = self.masters.get(row.arn)
             self.masters[row.arn] = peer
             if old is not None:  # the newest master connection takes over
-                await old.close(1000)
+                log.warning(
+                    "a new MASTER connection replaced the one of %s: two camera agents on "
+                    "one channel?",
+                    row.name,
+                )
+                await old.close(CLOSE_MASTER_REPLACED)
             return peer
         viewers = self.viewers[row.arn]
         old = viewers.get(client_id)

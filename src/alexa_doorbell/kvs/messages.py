@@ -30,6 +30,10 @@ MESSAGE_TYPES = frozenset(
 # always use .fullmatch (``^...$`` with .match lets a trailing newline through).
 CLIENT_ID_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,256}")
 MAX_MESSAGE_BYTES = 10_000  # KVS caps MessagePayload at 10,000 characters
+# A channel has one MASTER: the newest connection takes precedence (ConnectAsMaster).
+# The local cloud closes the one it replaced with this WebSocket close code (the
+# private range 4000-4999) so that agent can tell a second agent from a dropped line.
+CLOSE_MASTER_REPLACED = 4001
 
 
 # The camera refuses an offer with an answer that rejects every m-line and

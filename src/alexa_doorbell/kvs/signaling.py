@@ -4,6 +4,10 @@
 ``url_factory`` for a freshly presigned URL before every attempt (a presigned
 URL lives 299 s), reconnects with exponential backoff and jitter after a drop,
 at once after ``GO_AWAY``, and on its own before the service's connection cap.
+A MASTER connection replaced by another MASTER of the channel (the local cloud
+closes it with ``CLOSE_MASTER_REPLACED``) is a second agent on one channel: it says
+so in one warning and waits ``replaced_backoff`` (doubling to ``replaced_backoff_max``)
+before taking the channel back, rather than fighting over it every second.
 Received messages are handed to ``on_message`` in their own tasks so a slow
 handler (an answer waits for ICE gathering) never stalls the reader.
 """
@@ -25,7 +29,12 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from alexa_doorbell.kvs.messages import ClientMessage, MessageError, ServerMessage
+from alexa_doorbell.kvs.messages import (
+    CLOSE_MASTER_REPLACED,
+    ClientMessage,
+    MessageError,
+    ServerMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,9 @@ class SignalingClient:
         max_age: float = 3300.0,  # reconnect before KVS's ~1 hour cap
         ping_interval: float = 20.0,  # keeps the ~10 minute idle timeout away
         open_timeout: float = 10.0,
+        replaced_backoff: float = 30.0,  # after another MASTER took the channel over
+        replaced_backoff_max: float = 300.0,
+        name: str = "",  # the channel, for log lines
     ) -> None:
         self.url_factory = url_factory
         self.on_message = on_message
@@ -90,6 +102,10 @@ class SignalingClient:
         self.connected = asyncio.Event()
         self.connections = 0  # successful connects, for tests and status pages
         self.last_error: str | None = None
+        self.replaced_backoff, self.replaced_backoff_max = replaced_backoff, replaced_backoff_max
+        self.name = name
+        self.replaced = False  # the last connection was taken over by another MASTER
+        self.replacements = 0  # in a row
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -143,6 +159,7 @@ class SignalingClient:
         attempt = 0
         while not self._stopping:
             immediate = False
+            self.replaced = False
             try:
                 url = await _maybe_await(self.url_factory())
                 async with websockets.connect(
@@ -176,6 +193,21 @@ class SignalingClient:
                     await self._notify(False)
             if self._stopping:
                 break
+            if self.replaced:
+                self.replacements += 1
+                wait = self.replaced_backoff * 2 ** (self.replacements - 1)
+                wait = min(self.replaced_backoff_max, wait)
+                log.warning(
+                    "another %s connected to channel %s and took it over (two camera agents "
+                    "with one channel_name?): this one waits %.0f s before taking it back; "
+                    "stop the other agent or give each camera its own channel_name",
+                    self.role,
+                    self.name or "?",
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                continue
+            self.replacements = 0
             if immediate:
                 continue
             delay = min(self.backoff_max, self.backoff_initial * 2**attempt)
@@ -199,6 +231,9 @@ class SignalingClient:
                 continue
             except ConnectionClosed as exc:
                 self.last_error = f"closed: {exc}"
+                self.replaced = exc.rcvd is not None and exc.rcvd.code == CLOSE_MASTER_REPLACED
+                if self.replaced:
+                    self.last_error = f"replaced by another {self.role} of the channel"
                 log.info("signaling connection closed: %s", exc)
                 return False
             try:
