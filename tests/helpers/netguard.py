@@ -253,9 +253,16 @@ class Guard:
             raise socket.herror(1, f"netguard refused a reverse DNS look-up of {host}")
 
 
-_STDLIB = os.path.dirname(os.__file__)
-# Frames that say nothing of who sent: this module, the standard library, pytest.
-_PLUMBING = (__file__, _STDLIB, "<frozen ", "/_pytest/", "/pytest/", "/pluggy/")
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _plumbing(path: str) -> bool:
+    """A frame that says nothing of who sent: the standard library, pytest."""
+    if path.startswith(_STDLIB) and "-packages" not in path:
+        return True
+    return path.startswith("<frozen ") or any(
+        p in path for p in ("/_pytest/", "/pytest/", "/pluggy/")
+    )
 
 
 def _caller(most: int = 4) -> str:
@@ -267,7 +274,7 @@ def _caller(most: int = 4) -> str:
         if f.f_code.co_filename != __file__:
             stack.append(f)
         f = f.f_back
-    telling = [f for f in stack if not any(p in f.f_code.co_filename for p in _PLUMBING)]
+    telling = [f for f in stack if not _plumbing(f.f_code.co_filename)]
     return " <- ".join(
         "{}:{} {}".format(
             f.f_code.co_filename.split("site-packages/", 1)[-1].removeprefix(os.getcwd() + "/"),
