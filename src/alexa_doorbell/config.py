@@ -211,6 +211,8 @@ class Settings(BaseSettings):
     skill_deadline: float = 5.0  # InitiateSessionWithOffer budget, below Alexa's 6-8 s
     # A camera whose last health report (heartbeat) is older than this is UNREACHABLE
     health_max_age: float = 150.0
+    # Seconds the skill trusts a bearer token it resolved to a user (LWA /user/profile)
+    token_cache_ttl: float = Field(300.0, ge=0)
     ice_gather_timeout: float = 2.0
     stun_urls: list[str] = Field(default_factory=list)  # none by default on the local cloud
     use_turn: bool = False  # ask KVS GetIceServerConfig for TURN servers

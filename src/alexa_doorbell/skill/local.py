@@ -51,6 +51,7 @@ def build_skill(settings: Settings, store: Any = None) -> Skill:
         deadline=settings.skill_deadline,
         single_user=settings.single_user,
         health_max_age=settings.health_max_age,
+        token_cache_ttl=settings.token_cache_ttl,
         event_region=settings.event_region,
     )
 
