@@ -1,4 +1,4 @@
-"""Alexa directives as the skill receives them (PROTOCOLS.md §1), for tests and benchmarks."""
+"""Alexa directives as the skill receives them (docs/PROTOCOLS.md §1), for tests and benchmarks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SDP offers shaped like the ones real viewers send (PROTOCOLS.md §5)."""
+"""SDP offers shaped like the ones real viewers send (docs/PROTOCOLS.md §5)."""
 
 FP = (
     "sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:"

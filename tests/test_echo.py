@@ -1,4 +1,4 @@
-"""The simulated Echo Show offers what a real one offers (PROTOCOLS.md §5)."""
+"""The simulated Echo Show offers what a real one offers (docs/PROTOCOLS.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event gateway client's pure parts: reply classification (PROTOCOLS.md §3),
+"""The event gateway client's pure parts: reply classification (docs/PROTOCOLS.md §3),
 the retry schedule, region URLs and token redaction; plus the Lambda path's weight."""
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 # loopback and are documented in the README, like LocalStack's "test"/"test".
 LOCAL_AWS_ACCESS_KEY_ID = "AKIALOCALDOORBELL000"
 LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
-# LOCAL_LWA_CLIENT_ID/SECRET, LWA_URL and EVENT_GATEWAYS (per region, PROTOCOLS.md §3)
+# LOCAL_LWA_CLIENT_ID/SECRET, LWA_URL and EVENT_GATEWAYS (per region, docs/PROTOCOLS.md §3)
 # come from the Lambda path's stdlib modules, so both sides use the same values.
 
 

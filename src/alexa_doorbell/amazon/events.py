@@ -5,7 +5,7 @@ urllib3 only (it ships with botocore), so this runs on the Lambda path.
     gw = EventGatewayClient(gateway_url("EU"))
     reply = gw.send(events.doorbell_press("front-door", token), token)   # GatewayReply
 
-Replies are classified per PROTOCOLS.md §3 by :func:`classify` (pure, table-tested):
+Replies are classified per docs/PROTOCOLS.md §3 by :func:`classify` (pure, table-tested):
 202 is success; 429/5xx are retried here with backoff and jitter (up to 3
 times, at least ``retry_delay`` apart); everything else raises one of the
 ``GatewayError`` family, which says what to do:
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import urllib3
 
-# PROTOCOLS.md §3
+# docs/PROTOCOLS.md §3
 GATEWAYS = {
     "NA": "https://api.amazonalexa.com",
     "EU": "https://api.eu.amazonalexa.com",
@@ -94,7 +94,7 @@ class GatewayReply:
 def classify(
     status: int, body: bytes | dict[str, Any] | None, retry_after: str | None = None
 ) -> GatewayReply:
-    """Map a gateway reply to an outcome (PROTOCOLS.md §3). Pure."""
+    """Map a gateway reply to an outcome (docs/PROTOCOLS.md §3). Pure."""
     code, description = _error_of(body)
     if 200 <= status < 300:
         outcome = ACCEPTED

@@ -27,7 +27,7 @@ PROFILE_MAIN = 77
 PROFILE_EXTENDED = 88
 PROFILE_HIGH = 100
 
-# The biggest picture Echo Show devices are known to take (PROTOCOLS.md §5).
+# The biggest picture Echo Show devices are known to take (docs/PROTOCOLS.md §5).
 MAX_PASSTHROUGH_PIXELS = 1920 * 1080
 
 

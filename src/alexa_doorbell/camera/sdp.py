@@ -1,6 +1,6 @@
 """Offer normalisation: make any viewer's SDP offer acceptable to aiortc.
 
-Pure text in, text out (PROTOCOLS.md §5). Echo Show devices offer
+Pure text in, text out (docs/PROTOCOLS.md §5). Echo Show devices offer
 ``H264/90000`` with no ``a=fmtp`` line, which aiortc reads as
 packetization-mode 0 and rejects whole; they also list the static payload
 types 0 (PCMU) and 8 (PCMA) without ``a=rtpmap``, which aiortc then ignores.

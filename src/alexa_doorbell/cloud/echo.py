@@ -1,7 +1,7 @@
 """A simulated Echo Show: an aiortc peer that offers exactly what a real one offers.
 
     echo = EchoShow(snapshot_path="seen.png")
-    offer = await echo.create_offer()          # shaped like an Echo Show's (PROTOCOLS.md §5)
+    offer = await echo.create_offer()          # shaped like an Echo Show's (docs/PROTOCOLS.md §5)
     await echo.accept(answer_sdp)              # from SendAlexaOfferToMaster or the skill
     await echo.wait_frames(30)
     echo.report()                              # frames, fps, latency, audio both ways

@@ -1,7 +1,7 @@
 """KVS signaling emulator: control plane, data plane and the WebSocket hub.
 
 Speaks what boto3's ``kinesisvideo`` / ``kinesis-video-signaling`` clients and
-the official KVS WebRTC SDKs speak (PROTOCOLS.md §4): restJson with AWS's
+the official KVS WebRTC SDKs speak (docs/PROTOCOLS.md §4): restJson with AWS's
 field names and errors (``x-amzn-ErrorType`` + ``{"message"}``), SigV4 on
 every call, and a presigned-URL WebSocket that routes SDP/ICE messages
 between one MASTER and up to ``max_viewers`` VIEWERs per channel.

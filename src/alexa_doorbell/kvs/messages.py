@@ -1,6 +1,6 @@
 """KVS WebRTC signaling messages: pure encode/decode, shared by clients and the emulator.
 
-Wire format (PROTOCOLS.md §4): a client sends
+Wire format (docs/PROTOCOLS.md §4): a client sends
 ``{"action", "messagePayload", "recipientClientId"?, "correlationId"?}`` and
 receives ``{"messageType", "messagePayload", "senderClientId", "statusResponse"?}``.
 SDP and ICE payloads are base64 of a JSON object.
