@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from alexa_doorbell.cloud.db import ChannelRow, CloudDB
 from alexa_doorbell.cloud.sigv4 import SigV4Error, verify_header_auth, verify_presigned
 from alexa_doorbell.config import Settings
+from alexa_doorbell.kvs.errors import KvsError
 from alexa_doorbell.kvs.messages import (
     CLIENT_ID_RE,
     CLOSE_MASTER_REPLACED,
@@ -58,14 +59,6 @@ VERSION_RE = re.compile(r"[a-zA-Z0-9]{1,64}")
 TTL_MIN, TTL_MAX = 5, 120
 
 
-class KvsError(Exception):
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-
 def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse(
         {"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type}
@@ -73,7 +66,7 @@ def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
 
 
 def _invalid(message: str) -> KvsError:
-    return KvsError(400, "InvalidArgumentException", message)
+    return KvsError(message, error_type="InvalidArgumentException", status=400)
 
 
 def _check_name(name: Any, field: str = "ChannelName") -> None:
@@ -84,7 +77,8 @@ def _check_name(name: Any, field: str = "ChannelName") -> None:
 
 
 def _not_found(what: str) -> KvsError:
-    return KvsError(404, "ResourceNotFoundException", f"The requested channel is not found: {what}")
+    message = f"The requested channel is not found: {what}"
+    return KvsError(message, error_type="ResourceNotFoundException", status=404)
 
 
 def header_lists(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
@@ -245,7 +239,9 @@ class KvsEmulator:
         row = ChannelRow(name, self.arn_for(name), ctype, ttl, time.time(), uuid.uuid4().hex[:20])
         if not self.db.add_channel(row):
             raise KvsError(
-                400, "ResourceInUseException", f"The signaling channel {name} already exists"
+                f"The signaling channel {name} already exists",
+                error_type="ResourceInUseException",
+                status=400,
             )
         return {"ChannelARN": row.arn}
 
@@ -313,9 +309,9 @@ class KvsEmulator:
             raise _invalid("CurrentVersion must be 1-64 characters of [a-zA-Z0-9]")
         if version is not None and version != row.version:
             raise KvsError(
-                400,
-                "VersionMismatchException",
                 f"The version {version} does not match the channel's version {row.version}",
+                error_type="VersionMismatchException",
+                status=400,
             )
         self.db.delete_channel(row.arn)
         peers = [self.masters.pop(row.arn, None), *self.viewers.pop(row.arn, {}).values()]
@@ -515,7 +511,7 @@ class KvsEmulator:
                 service=SERVICE,
             )
         except SigV4Error as exc:
-            raise KvsError(exc.status, exc.error_type, exc.message) from None
+            raise KvsError(exc.message, error_type=exc.error_type, status=exc.status) from None
         row = self._channel(params.get("X-Amz-ChannelARN"), SIGNALING_ARN_RE)
         client_id = params.get("X-Amz-ClientId") or None
         if client_id is not None and not CLIENT_ID_RE.fullmatch(client_id):
@@ -536,10 +532,10 @@ class KvsEmulator:
         old = viewers.get(client_id)
         if old is None and len(viewers) >= self.settings.local.max_viewers:
             raise KvsError(
-                400,
-                "ClientLimitExceededException",
                 f"The channel already has {len(viewers)} viewers connected "
                 f"(limit {self.settings.local.max_viewers})",
+                error_type="ClientLimitExceededException",
+                status=400,
             )
         viewers[client_id] = peer
         if old is not None:  # same ClientId reconnecting

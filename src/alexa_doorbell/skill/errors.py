@@ -1,7 +1,7 @@
 """The one place where failures at each boundary become Alexa error types.
 
 Boundaries and their exceptions: Login with Amazon (``LwaError``), the store
-(``StoreError``), KVS (``KvsError``), the directive itself (``AlexaError``).
+(``StoreError``), KVS (``kvs.errors.KvsError``), the directive itself (``AlexaError``).
 """
 
 from __future__ import annotations
@@ -16,24 +16,9 @@ from alexa_doorbell.amazon.lwa import (
     LwaInvalidToken,
     LwaUnavailable,
 )
+from alexa_doorbell.kvs.errors import KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.skill.config import ConfigError
 from alexa_doorbell.store.base import StoreError
-
-
-class KvsError(Exception):
-    """A KVS signaling call failed."""
-
-
-class KvsUnreachable(KvsError):
-    """No answer from the camera: no master, timeout, empty Answer, network trouble."""
-
-
-class KvsThrottled(KvsError):
-    """KVS refused for rate or client limits."""
-
-
-class KvsDenied(KvsError):
-    """KVS refused the skill's credentials or the channel: a deployment problem."""
 
 
 def to_alexa_error(exc: BaseException) -> AlexaError:

@@ -28,8 +28,8 @@ from alexa_doorbell.alexa.responses import (
 from alexa_doorbell.alexa.responses import (
     session_disconnected as session_disconnected_response,
 )
+from alexa_doorbell.kvs.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.kvs.messages import refusal_reason, sdp_payload
-from alexa_doorbell.skill.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.skill.state import connectivity
 from alexa_doorbell.store.base import Device, RtcSession
 
