@@ -46,10 +46,11 @@ def test_zip_is_small_reproducible_and_lambda_only(tmp_path: Path) -> None:
     tops = {n.split("/")[1] for n in names if n.count("/") > 1}
     assert tops <= {"alexa", "skill", "amazon", "kvs", "store"}
     assert not [n for n in names if "schema.json" in n or "__pycache__" in n]
-    # Only the two KVS modules the skill uses (signaling/presign are the camera's).
+    # Only the KVS modules the skill uses (signaling/presign are the camera's).
     assert sorted(n for n in names if "/kvs/" in n) == [
         "alexa_doorbell/kvs/__init__.py",
         "alexa_doorbell/kvs/api.py",
+        "alexa_doorbell/kvs/errors.py",
         "alexa_doorbell/kvs/messages.py",
     ]
 
