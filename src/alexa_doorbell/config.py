@@ -27,7 +27,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +66,8 @@ DEFAULT_CONFIG_FILE = "alexa-doorbell.toml"
 OTHER_VARIABLES = frozenset(
     {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE", "DASHBOARD_PASSWORD_ARN"}
     | {"LOCAL_ADMIN_TOKEN"}
+    | {"MQTT_USERNAME", "MQTT_PASSWORD", "MQTT_PASSWORD_FILE"}  # inputs/mqtt.py
+    | {"WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE"}  # inputs/webhook.py
     | LAMBDA_VARIABLES
     | {"NETEM_OPTIONAL", "RELIABILITY_REPORT", "TOKEN_TRIALS", "SOAK_SESSIONS", "SOAK_BURSTS"}
     | {"LOSSY_SEED"}
@@ -93,6 +103,30 @@ class CameraConfig(BaseModel):
     motion: bool = False  # a motion input feeds Alexa.MotionSensor (routines: "when motion...")
     # Object classes announced with a snapshot (Alexa.SmartVision): "person", "package"
     detection: list[Literal["person", "package"]] = Field(default_factory=list)
+    # Inputs (docs/inputs.md). Frigate: this camera's name in Frigate, and the zones an
+    # object must enter to be announced (none: anywhere in the picture).
+    frigate_camera: str | None = None
+    frigate_zones: list[str] = Field(default_factory=list)
+    # A button and a motion sensor on MQTT: the topic, the JSON field that holds the
+    # state (zigbee2mqtt "action", "occupancy") and the exact values, when not ON/OFF.
+    press_topic: str | None = None
+    press_field: str | None = None
+    press_payload: str | None = None  # the value that rings, e.g. "single"
+    motion_topic: str | None = None
+    motion_field: str | None = None
+    motion_payload_on: str | None = None
+    motion_payload_off: str | None = None
+    # A push button on a GPIO pin (extra "gpio"): 17 or "GPIO17", "BOARD11"; wired to
+    # ground (active low, the internal pull-up) or to 3.3 V.
+    gpio_pin: int | str | None = None
+    gpio_bounce_ms: int = Field(50, ge=1, le=2000)
+    gpio_active_low: bool = True
+    # Built in: motion from the picture (fraction of it that must change, frames a
+    # second looked at) and the HOG person detector (extra "detect").
+    pixel_motion: bool = False
+    pixel_motion_area: float = Field(0.02, gt=0, le=1)
+    pixel_motion_fps: float = Field(4.0, gt=0, le=30)
+    person_detector: bool = False
     # Media: "testsrc", a file path, "rtsp://...", "webcam" or "webcam:/dev/video0"
     source: str = "testsrc"
     audio: str = "auto"  # "auto" (from source or silence), "tone", "mic", a file path
@@ -138,6 +172,19 @@ class CameraConfig(BaseModel):
         """Discovery's isFullDuplexAudioSupported."""
         return self.talk_mode == "full"
 
+    @model_validator(mode="after")
+    def _input_keys_have_their_input(self) -> CameraConfig:
+        needs = {
+            "press_topic": ("press_field", "press_payload"),
+            "motion_topic": ("motion_field", "motion_payload_on", "motion_payload_off"),
+            "frigate_camera": ("frigate_zones",),
+        }
+        for base, keys in needs.items():
+            for key in keys:
+                if getattr(self, key) and not getattr(self, base):
+                    raise ValueError(f"{key} is set but {base} is not: set {base} too")
+        return self
+
 
 class LocalCloudConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -174,6 +221,20 @@ class DashboardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Host names it answers to besides loopback, --host and address literals (DNS rebinding)
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
+class WebhookConfig(BaseModel):
+    """``[webhook]``: POST /hooks/<endpoint_id>/press|motion|detection on the camera agent.
+
+    Its secret is never here: ALEXA_DOORBELL_WEBHOOK_SECRET(_FILE)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8770, ge=0, le=65535)
+    # Host names it answers to besides loopback, `host` and address literals (DNS rebinding)
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
@@ -230,6 +291,34 @@ class Settings(BaseSettings):
     # presigned URL to one works (SigV4 allows 7 days at most).
     snapshot_bucket: str | None = None
     snapshot_url_expiry: int = Field(default=3600, ge=60, le=604800)
+
+    # Inputs (docs/inputs.md). The MQTT broker: mqtt://host:1883 or mqtts://host:8883;
+    # its user name and password only from ALEXA_DOORBELL_MQTT_USERNAME / _PASSWORD.
+    mqtt_url: str | None = None
+    mqtt_ca_file: Path | None = None  # CA bundle for mqtts:// (default: the system's)
+    mqtt_client_id: str | None = None  # default: alexa-doorbell-<6 random hex digits>
+    mqtt_base_topic: str = "alexa-doorbell"  # our own topics: <base>/status, <base>/<camera>/...
+    frigate_topic_prefix: str = "frigate"  # Frigate's mqtt.topic_prefix
+    ha_discovery: bool = True  # announce the cameras to Home Assistant (MQTT discovery)
+    ha_discovery_prefix: str = "homeassistant"
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_is_a_broker(cls, value: str | None) -> str | None:
+        if value:
+            from alexa_doorbell.inputs.mqtt import parse_mqtt_url
+
+            parse_mqtt_url(value)
+        return value or None
+
+    @field_validator("mqtt_base_topic", "frigate_topic_prefix", "ha_discovery_prefix")
+    @classmethod
+    def _topic_prefix(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        if not value or any(c in value for c in "+#\0"):
+            raise ValueError("a topic prefix: not empty, no wildcards (+ #)")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -24,6 +24,7 @@ from alexa_doorbell.skill.config import PREFIX, ConfigError
 
 Loc = Sequence[int | str]
 _SECRET = re.compile(r"secret|password|token|key", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")  # mqtt://user:password@host
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -137,6 +138,7 @@ def _describe(
     value = error["input"]
     # A table's or list's own error (a model validator's) is about the keys inside it
     plain = not isinstance(value, (dict, list)) and not _SECRET.search(key)
+    plain = plain and not _URL_PASSWORD.search(str(value))
     shown = f" = {_show(value)}" if plain else ""
     message = error["msg"].removeprefix("Value error, ").split(", unable to")[0]
     message = message.replace("Input should be", "must be", 1)
