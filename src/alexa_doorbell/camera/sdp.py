@@ -196,108 +196,151 @@ def normalize_offer(sdp: str) -> NormalizedOffer:
     Raises OfferError for an offer no rewrite can save (no media, missing ICE
     or DTLS credentials, no codec the camera can send).
     """
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise OfferError("empty offer")
-    session, sections = _sections(sdp)
-    if not session or not session[0].startswith("v="):
-        raise OfferError("offer does not start with v=: not an SDP")
+    session, sections = _offer_sections(sdp)
     changes: list[str] = []
-    if not sections:
-        raise OfferError("offer has no media lines")
-
-    has_session_ufrag = any(ln.startswith("a=ice-ufrag:") for ln in session)
-    has_session_fp = any(ln.startswith("a=fingerprint:") for ln in session)
     usable = 0
     for index, section in enumerate(sections):
-        m = _MLINE_RE.match(section[0])
-        if not m:
-            raise OfferError(f"malformed media line {section[0]!r}")
-        kind, port = m.group(1), int(m.group(2))
+        kind, port, fmts = _media_line(section)
         if kind not in ("audio", "video"):
             continue  # data channels etc.: aiortc answers or rejects them itself
-        fmts = m.group(4).split()
-        if not all(f.isdigit() and int(f) < 128 for f in fmts):
-            raise OfferError(f"{kind} m-line has invalid payload types {fmts}")
+        _check_payload_types(kind, fmts)
         if port != 0:
-            if not (has_session_ufrag or any(ln.startswith("a=ice-ufrag:") for ln in section)):
-                raise OfferError(f"{kind} m-line has no a=ice-ufrag")
-            if not (has_session_fp or any(ln.startswith("a=fingerprint:") for ln in section)):
-                raise OfferError(f"{kind} m-line has no a=fingerprint (DTLS)")
-
-        mapped = {int(rm.group(1)) for ln in section if (rm := _RTPMAP_RE.match(ln))}
-        # 1. static payload types listed without a=rtpmap (Echo Show's 0 and 8)
-        added = [
-            f"a=rtpmap:{pt} {STATIC_AUDIO[pt]}"
-            for pt in map(int, fmts)
-            if kind == "audio" and pt in STATIC_AUDIO and pt not in mapped
-        ]
-        if added:
-            last_map = max(
-                (i for i, ln in enumerate(section) if ln.startswith("a=rtpmap:")), default=0
-            )
-            section[last_map + 1 : last_map + 1] = added
-            mapped |= {int(a.split()[0][9:]) for a in added}
-            changes.append(f"m-line {index} ({kind}): added {', '.join(added)}")
-
-        # 2. H.264 without fmtp (Echo Show): constrained baseline, packetization-mode 1
-        with_fmtp = {
-            int(pm.group(2))
-            for ln in section
-            if (pm := _PT_ATTR_RE.match(ln)) and pm.group(1) == "fmtp" and pm.group(2) != "*"
-        }
-        out: list[str] = []
-        for ln in section:
-            out.append(ln)
-            rm = _RTPMAP_RE.match(ln)
-            if rm and rm.group(2).upper() == "H264" and int(rm.group(1)) not in with_fmtp:
-                pt = int(rm.group(1))
-                out.append(f"a=fmtp:{pt} {ECHO_H264_FMTP}")
-                changes.append(f"m-line {index} (video): H264 PT {pt} had no fmtp, assumed one")
-        section = out
-
-        # 3. fmtp / rtcp-fb for payload types that have no codec: aiortc's parser dies on them
-        kept = [section[0]]
-        for ln in section[1:]:
-            pm = _PT_ATTR_RE.match(ln)
-            if pm and pm.group(2) != "*" and int(pm.group(2)) not in mapped:
-                changes.append(f"m-line {index} ({kind}): dropped {ln!r} (no rtpmap for that PT)")
-                continue
-            kept.append(ln)
-        sections[index] = kept
-
+            _check_credentials(kind, session, section)
+        where = f"m-line {index} ({kind})"
+        section, mapped = _add_static_rtpmaps(where, kind, fmts, section, changes)
+        section = _assume_h264_fmtp(f"m-line {index} (video)", section, changes)
+        section = _drop_orphan_pt_attributes(where, section, mapped, changes)
+        sections[index] = section
         if port == 0:
             continue
-        codecs = _section_codecs(kept)
-        if kind == "video":
-            reasons = []
-            ok = False
-            for c in codecs:
-                if c.name.upper() == "VP8":
-                    ok = True
-                elif c.name.upper() == "H264":
-                    sendable, why = h264_sendable(c)
-                    ok = ok or sendable
-                    if why:
-                        reasons.append(why)
-            if not ok:
-                offered = ", ".join(f"{c.name}/{c.payload_type}" for c in codecs) or "nothing"
-                detail = f" ({'; '.join(reasons)})" if reasons else ""
-                raise OfferError(
-                    f"video m-line offers no codec the camera can send: {offered}{detail}; "
-                    "need H264 constrained baseline with packetization-mode 1, or VP8"
-                )
-        elif not any(c.name.lower() in AUDIO_CODECS for c in codecs):
-            offered = ", ".join(f"{c.name}/{c.payload_type}" for c in codecs) or "nothing"
-            raise OfferError(
-                f"audio m-line offers no codec the camera can send: {offered}; "
-                "need opus, PCMU, PCMA or G722"
-            )
+        _require_sendable_codec(kind, _section_codecs(section))
         usable += 1
 
     if not usable:
         raise OfferError("offer has no active audio or video m-line")
     text = _join(session, sections)
     return NormalizedOffer(text, tuple(changes), summarize(text))
+
+
+def _offer_sections(sdp: str) -> tuple[list[str], list[list[str]]]:
+    """The offer's session lines and media sections; OfferError if it is no SDP offer."""
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise OfferError("empty offer")
+    session, sections = _sections(sdp)
+    if not session or not session[0].startswith("v="):
+        raise OfferError("offer does not start with v=: not an SDP")
+    if not sections:
+        raise OfferError("offer has no media lines")
+    return session, sections
+
+
+def _media_line(section: list[str]) -> tuple[str, int, list[str]]:
+    """(kind, port, formats) of a section's m-line."""
+    m = _MLINE_RE.match(section[0])
+    if not m:
+        raise OfferError(f"malformed media line {section[0]!r}")
+    return m.group(1), int(m.group(2)), m.group(4).split()
+
+
+def _check_payload_types(kind: str, fmts: list[str]) -> None:
+    """RTP payload types are 0-127 (aiortc's parser fails on anything else)."""
+    if not all(f.isdigit() and int(f) < 128 for f in fmts):
+        raise OfferError(f"{kind} m-line has invalid payload types {fmts}")
+
+
+def _check_credentials(kind: str, session: list[str], section: list[str]) -> None:
+    """A live m-line needs ICE credentials and a DTLS fingerprint (session or media level)."""
+
+    def has(prefix: str) -> bool:
+        return any(ln.startswith(prefix) for ln in session) or any(
+            ln.startswith(prefix) for ln in section
+        )
+
+    if not has("a=ice-ufrag:"):
+        raise OfferError(f"{kind} m-line has no a=ice-ufrag")
+    if not has("a=fingerprint:"):
+        raise OfferError(f"{kind} m-line has no a=fingerprint (DTLS)")
+
+
+def _add_static_rtpmaps(
+    where: str, kind: str, fmts: list[str], section: list[str], changes: list[str]
+) -> tuple[list[str], set[int]]:
+    """Give static audio payload types listed without a=rtpmap (Echo Show's 0 and 8) one.
+
+    Returns the section and every payload type that now has an rtpmap.
+    """
+    mapped = {int(rm.group(1)) for ln in section if (rm := _RTPMAP_RE.match(ln))}
+    added = [
+        f"a=rtpmap:{pt} {STATIC_AUDIO[pt]}"
+        for pt in map(int, fmts)
+        if kind == "audio" and pt in STATIC_AUDIO and pt not in mapped
+    ]
+    if not added:
+        return section, mapped
+    last_map = max((i for i, ln in enumerate(section) if ln.startswith("a=rtpmap:")), default=0)
+    section = section[: last_map + 1] + added + section[last_map + 1 :]
+    changes.append(f"{where}: added {', '.join(added)}")
+    return section, mapped | {int(a.split()[0][9:]) for a in added}
+
+
+def _assume_h264_fmtp(where: str, section: list[str], changes: list[str]) -> list[str]:
+    """H.264 without fmtp (Echo Show): constrained baseline, packetization-mode 1."""
+    with_fmtp = {
+        int(pm.group(2))
+        for ln in section
+        if (pm := _PT_ATTR_RE.match(ln)) and pm.group(1) == "fmtp" and pm.group(2) != "*"
+    }
+    out: list[str] = []
+    for ln in section:
+        out.append(ln)
+        rm = _RTPMAP_RE.match(ln)
+        if rm and rm.group(2).upper() == "H264" and int(rm.group(1)) not in with_fmtp:
+            pt = int(rm.group(1))
+            out.append(f"a=fmtp:{pt} {ECHO_H264_FMTP}")
+            changes.append(f"{where}: H264 PT {pt} had no fmtp, assumed one")
+    return out
+
+
+def _drop_orphan_pt_attributes(
+    where: str, section: list[str], mapped: set[int], changes: list[str]
+) -> list[str]:
+    """Drop fmtp / rtcp-fb for payload types that have no codec: aiortc's parser dies on them."""
+    kept = [section[0]]
+    for ln in section[1:]:
+        pm = _PT_ATTR_RE.match(ln)
+        if pm and pm.group(2) != "*" and int(pm.group(2)) not in mapped:
+            changes.append(f"{where}: dropped {ln!r} (no rtpmap for that PT)")
+            continue
+        kept.append(ln)
+    return kept
+
+
+def _require_sendable_codec(kind: str, codecs: tuple[Codec, ...]) -> None:
+    """OfferError unless the m-line offers a codec the camera can send."""
+    offered = ", ".join(f"{c.name}/{c.payload_type}" for c in codecs) or "nothing"
+    if kind == "audio":
+        if not any(c.name.lower() in AUDIO_CODECS for c in codecs):
+            raise OfferError(
+                f"audio m-line offers no codec the camera can send: {offered}; "
+                "need opus, PCMU, PCMA or G722"
+            )
+        return
+    reasons = []
+    ok = False
+    for c in codecs:
+        if c.name.upper() == "VP8":
+            ok = True
+        elif c.name.upper() == "H264":
+            sendable, why = h264_sendable(c)
+            ok = ok or sendable
+            if why:
+                reasons.append(why)
+    if not ok:
+        detail = f" ({'; '.join(reasons)})" if reasons else ""
+        raise OfferError(
+            f"video m-line offers no codec the camera can send: {offered}{detail}; "
+            "need H264 constrained baseline with packetization-mode 1, or VP8"
+        )
 
 
 # -- refusals -----------------------------------------------------------------
