@@ -77,6 +77,9 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
     output = proc.stdout.read() if proc.stdout else ""
     assert proc.returncode == 0, output
     assert "Atza|" not in output and "Atzr|" not in output  # tokens never logged
+    # The command set logging up: the agent's INFO lines reach the terminal.
+    assert "camera agent for front-door started" in output, output
+    assert "signaling connected as MASTER" in output, output
     for message in gateway.messages():
         assert schema_errors(message) == []
 

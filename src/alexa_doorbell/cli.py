@@ -7,6 +7,8 @@ a configuration mistake is one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +43,29 @@ app.add_typer(skill_app, name="skill")
 app.add_typer(tokens_app, name="tokens")
 
 
+def configure_logging(verbose: bool) -> None:
+    """Where log records go. The command sets it here, and nothing else does.
+
+    Library modules only make loggers (``logging.getLogger(__name__)``). The two Lambda
+    handler modules (the skill's and the notifier's) only raise the ``alexa_doorbell``
+    logger to INFO when they run in Lambda, whose runtime owns the root logger and
+    sends it to CloudWatch.
+
+    ``verbose`` (a service that runs for days: the camera agent): INFO and up through
+    Rich, aiortc's and aioice's own INFO held back. Otherwise (the demo, which prints
+    its own story): warnings and errors on stderr.
+    """
+    if verbose:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False)
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
+        logging.getLogger("aioice").setLevel(logging.WARNING)
+        logging.getLogger("aiortc").setLevel(logging.WARNING)
+    else:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+
 @app.command()
 def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -57,9 +82,11 @@ def demo(
     """Run the whole system on this machine, watched by a simulated Echo Show."""
     from alexa_doorbell.demo import run_demo
 
+    settings = load_settings()
+    configure_logging(verbose=False)
     raise typer.Exit(
         run_demo(
-            load_settings(),
+            settings,
             json_output=json_output,
             keep_running=keep_running,
             source=source,
@@ -103,6 +130,7 @@ def camera(
 
     settings = load_settings()
     require_camera_side(settings)
+    configure_logging(verbose=True)
     try:
         run_agent(settings, endpoint_id=endpoint_id, source=source)
     except (MediaSourceError, KeyError) as exc:  # a wrong source or endpoint id: say which

@@ -624,11 +624,10 @@ def run_demo(
     source: str = "testsrc",
     out_dir: Path | None = None,
 ) -> int:
-    """Play the whole story; exit status 0 only when every step passed."""
-    import logging
+    """Play the whole story; exit status 0 only when every step passed.
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    logging.getLogger("alexa_doorbell.skill").setLevel(logging.WARNING)
+    Logging is the command's to set up (``cli.configure_logging``): warnings on stderr.
+    """
     console = Console(stderr=json_output)
     settings = _demo_settings(settings, keep_running)
     out = (out_dir or DEFAULT_OUT_DIR).resolve()

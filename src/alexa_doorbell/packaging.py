@@ -25,6 +25,7 @@ LAMBDA_MODULES = (
     "__init__.py",
     "kvs/__init__.py",
     "kvs/api.py",
+    "kvs/client_id.py",
     "kvs/errors.py",
     "kvs/messages.py",
     "store/__init__.py",

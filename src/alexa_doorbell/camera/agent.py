@@ -669,22 +669,15 @@ def store_connectivity(store: Any) -> ConnectivityCallback:
 def run_agent(
     settings: Settings, endpoint_id: str | None = None, source: str | None = None
 ) -> None:
-    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM.
+    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM (the command sets up logging).
 
     SIGUSR1 rings the doorbell (the press hook for a GPIO button or any
     integration: ``pkill -USR1 -f "alexa-doorbell camera"``); so does
     ``alexa-doorbell press`` from another process.
     """
-    from rich.logging import RichHandler
-
     from alexa_doorbell.camera import runstate
     from alexa_doorbell.store import open_store
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
-    )
-    logging.getLogger("aioice").setLevel(logging.WARNING)
-    logging.getLogger("aiortc").setLevel(logging.WARNING)
     state = runstate.AgentState(settings.camera(endpoint_id).endpoint_id)  # KeyError: unknown
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # In AWS the camera has no table of its own: everything goes through the notifier

@@ -8,8 +8,6 @@ to be offline, does not answer in time, or answers empty gives
 
 from __future__ import annotations
 
-import re
-import secrets
 import threading
 import time
 from concurrent.futures import Future
@@ -28,6 +26,7 @@ from alexa_doorbell.alexa.responses import (
 from alexa_doorbell.alexa.responses import (
     session_disconnected as session_disconnected_response,
 )
+from alexa_doorbell.kvs.client_id import sender_client_id
 from alexa_doorbell.kvs.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.kvs.messages import refusal_reason, sdp_payload
 from alexa_doorbell.skill.state import connectivity
@@ -38,15 +37,6 @@ if TYPE_CHECKING:
 
 MAX_SESSION_ID = 1024
 MAX_OFFER_PAYLOAD = 10_000  # KVS's MessagePayload: 1-10,000 characters (botocore's model)
-_DISALLOWED = re.compile(r"[^a-zA-Z0-9_.\-]")
-
-
-SESSION_ID_CHARS = 241  # what fits in a SenderClientId beside "alexa." and ".<8 hex>"
-
-
-def sender_client_id(session_id: str) -> str:
-    """``alexa.<sessionId, disallowed characters as _>.<8 hex>`` (KVS: 1-256 of [a-zA-Z0-9_.-])."""
-    return f"alexa.{_DISALLOWED.sub('_', session_id)[:SESSION_ID_CHARS]}.{secrets.token_hex(4)}"
 
 
 def _session_id(d: Directive) -> str:
