@@ -50,6 +50,7 @@ def test_zip_is_small_reproducible_and_lambda_only(tmp_path: Path) -> None:
     assert sorted(n for n in names if "/kvs/" in n) == [
         "alexa_doorbell/kvs/__init__.py",
         "alexa_doorbell/kvs/api.py",
+        "alexa_doorbell/kvs/client_id.py",
         "alexa_doorbell/kvs/errors.py",
         "alexa_doorbell/kvs/messages.py",
     ]

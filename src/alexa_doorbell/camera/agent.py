@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from alexa_doorbell.camera.media import (
 from alexa_doorbell.camera.sdp import OfferError, normalize_offer, refusal_answer, summarize
 from alexa_doorbell.camera.talk import OutgoingAudio, TalkbackHub, TalkbackStream, answer_direction
 from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.kvs.client_id import alexa_session_key, session_key
 from alexa_doorbell.kvs.messages import (
     ClientMessage,
     MessageError,
@@ -63,32 +63,15 @@ from alexa_doorbell.kvs.messages import (
     decode_sdp,
     sdp_payload,
 )
-from alexa_doorbell.skill.rtc import SESSION_ID_CHARS
 
 log = logging.getLogger(__name__)
 
 ConnectivityCallback = Callable[[str, str], Any]
-ALEXA_PREFIX = "alexa."
 TALKBACK_PREFETCH = 2  # talk-back packets (20 ms each) buffered before playing
-_DISALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 class ViewerLimitError(RuntimeError):
     """The camera already serves its maximum number of viewers."""
-
-
-def alexa_session_key(sender_client_id: str) -> str | None:
-    """The sanitised Alexa sessionId inside a SenderClientId, or None for other viewers."""
-    if not sender_client_id.startswith(ALEXA_PREFIX):
-        return None
-    middle, _, _ = sender_client_id[len(ALEXA_PREFIX) :].rpartition(".")
-    # The skill may keep characters SenderClientId allows ('.'); compare sanitised forms.
-    return session_key(middle) if middle else None
-
-
-def session_key(session_id: str) -> str:
-    """An Alexa sessionId as the skill's SenderClientId carries it (sanitised, clipped)."""
-    return _DISALLOWED.sub("_", session_id)[:SESSION_ID_CHARS]
 
 
 @dataclass
