@@ -1,0 +1,252 @@
+"""Inputs benchmark: how fast an event from home reaches the sink, and what the built-in
+detectors cost.
+
+Prints one JSON object:
+- ``mqtt``: a device's message published to Debian's mosquitto (on a free loopback port)
+  until the EventSink is called, p50/p95: a zigbee2mqtt button press, a motion sensor,
+  and a Frigate person (its snapshot already published, as Frigate does).
+- ``webhook``: POST /hooks/<camera>/press with the Bearer secret until the sink is called.
+- ``pixel_motion``: CPU of the pixel motion detector on 720p yuv420p frames (the Y plane
+  read in place, 8x8 block means, the difference): per sample, and the share of one core
+  at ``pixel_motion_fps`` (default 4), measured on the analyser's worker thread while
+  frames are offered at 30 fps; plus what ``offer()`` costs the video path per frame.
+- ``person_detector``: one HOG look at a 720p frame (scaled to 640 wide).
+
+    uv run python bench/inputs_bench.py [--messages 200] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.helpers
+
+from tests.helpers import netguard  # noqa: E402
+from tests.helpers.inputs import Z2M_BUTTON_SINGLE, frigate_event, tiny_jpeg, z2m_motion  # noqa: E402
+from tests.helpers.mosquitto import MosquittoBroker  # noqa: E402
+
+from alexa_doorbell.config import CameraConfig, Settings, WebhookConfig  # noqa: E402
+from alexa_doorbell.inputs.frames import FrameAnalyzer  # noqa: E402
+from alexa_doorbell.inputs.pixels import PixelMotion, downscale, luma_plane  # noqa: E402
+from alexa_doorbell.inputs.runner import Inputs  # noqa: E402
+
+SECRET = "bench-webhook-secret-0123456789abcdef"
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples)
+    return {
+        "p50_ms": round(statistics.median(ms), 3),
+        "p95_ms": round(ms[max(0, int(len(ms) * 0.95) - 1)], 3),
+        "max_ms": round(ms[-1], 3),
+        "n": len(ms),
+    }
+
+
+class TimingSink:
+    """Sets a future when the event it waits for arrives."""
+
+    def __init__(self) -> None:
+        self.waiting: asyncio.Future[float] | None = None
+
+    def _hit(self) -> None:
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(time.perf_counter())
+
+    async def press(self, endpoint_id: str, cause: str) -> None:
+        self._hit()
+
+    async def motion(self, endpoint_id: str, detected: bool, at: float) -> None:
+        self._hit()
+
+    async def detection(
+        self, endpoint_id: str, label: str, score: Any, at: float, jpeg: Any
+    ) -> None:
+        self._hit()
+
+
+async def one(sink: TimingSink, send) -> float:  # type: ignore[no-untyped-def]
+    sink.waiting = asyncio.get_running_loop().create_future()
+    t0 = time.perf_counter()
+    await send()
+    async with asyncio.timeout(10):
+        t1 = await sink.waiting
+    return t1 - t0
+
+
+async def event_latency(n: int, workdir: Path) -> dict[str, Any]:
+    import aiomqtt
+
+    with MosquittoBroker(workdir / "broker") as broker:
+        cam = CameraConfig(
+            frigate_camera="front_door",
+            press_topic="zigbee2mqtt/Doorbell button",
+            press_field="action",
+            press_payload="single",
+            motion_topic="zigbee2mqtt/Porch sensor",
+            motion_field="occupancy",
+            motion=True,
+            detection=["person"],
+        )
+        settings = Settings(
+            data_dir=workdir / "data",
+            mqtt_url=broker.url,
+            cameras=[cam],
+            webhook=WebhookConfig(enabled=True, port=0),
+            ha_discovery=False,  # Alexa's path alone; HA would be a second sink
+        )
+        sink = TimingSink()
+        env = {"ALEXA_DOORBELL_WEBHOOK_SECRET": SECRET}
+        async with Inputs(settings, sink, environ=env) as inputs:  # type: ignore[arg-type]
+            assert inputs.mqtt is not None and inputs.webhook is not None
+            await inputs.mqtt.wait_ready(10)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as device:
+                press, motion, person = [], [], []
+                jpeg = tiny_jpeg()
+                for i in range(n):
+                    press.append(
+                        await one(
+                            sink,
+                            lambda: device.publish(
+                                "zigbee2mqtt/Doorbell button", Z2M_BUTTON_SINGLE, qos=1
+                            ),
+                        )
+                    )
+                    occupied = z2m_motion(i % 2 == 0)
+                    motion.append(
+                        await one(
+                            sink,
+                            lambda o=occupied: device.publish("zigbee2mqtt/Porch sensor", o, qos=1),
+                        )
+                    )
+                    await device.publish(
+                        "frigate/front_door/person/snapshot", jpeg, qos=1, retain=True
+                    )
+                    await asyncio.sleep(0.002)
+                    event = frigate_event("new", event_id=f"bench-{i}")
+                    person.append(
+                        await one(sink, lambda e=event: device.publish("frigate/events", e, qos=1))
+                    )
+            async with httpx.AsyncClient(base_url=inputs.webhook.url) as http:
+                auth = {"Authorization": f"Bearer {SECRET}"}
+                hook = [
+                    await one(sink, lambda: http.post("/hooks/front-door/press", headers=auth))
+                    for _ in range(n)
+                ]
+    return {
+        "mqtt": {
+            "zigbee2mqtt_press": stats(press),
+            "zigbee2mqtt_motion": stats(motion),
+            "frigate_person": stats(person),
+        },
+        "webhook": {"press": stats(hook)},
+    }
+
+
+def frame_720p(seed: int) -> av.VideoFrame:
+    rng = np.random.default_rng(seed)
+    buf = np.full((1080, 1280), 128, np.uint8)
+    buf[:720] = np.clip(rng.normal(120, 20, (720, 1280)), 0, 255).astype(np.uint8)
+    return av.VideoFrame.from_ndarray(buf, format="yuv420p")
+
+
+async def pixel_cost(seconds: float, fps: float = 4.0) -> dict[str, Any]:
+    frames = [frame_720p(s) for s in range(8)]
+    # One sample alone, on this thread's CPU clock
+    detector = PixelMotion()
+    per_sample = []
+    for i in range(200):
+        t0 = time.thread_time()
+        detector.feed(downscale(luma_plane(frames[i % 8])), i / fps)
+        per_sample.append(time.thread_time() - t0)
+    # The analyser as the agent runs it: 30 fps offered, ``fps`` analysed on its worker
+    analyzer = FrameAnalyzer("bench", lambda e: None, motion=True, fps=fps)
+    offer = []
+    start = time.perf_counter()
+    i = 0
+    try:
+        while time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            analyzer.offer(frames[i % 8])
+            offer.append(time.perf_counter() - t0)
+            i += 1
+            await asyncio.sleep(1 / 30)
+        wall = time.perf_counter() - start
+        await asyncio.sleep(0.3)
+    finally:
+        analyzer.close()
+    p50 = statistics.median(per_sample)
+    return {
+        "width": 1280,
+        "height": 720,
+        "sample_fps": fps,
+        "per_sample_cpu_ms": {
+            "p50": round(p50 * 1000, 3),
+            "p95": round(sorted(per_sample)[int(len(per_sample) * 0.95) - 1] * 1000, 3),
+        },
+        "core_percent_at_sample_fps": round(p50 * fps * 100, 2),
+        "core_percent_measured": round(analyzer.busy_seconds / wall * 100, 2),
+        "frames_offered": i,
+        "frames_analysed": analyzer.samples,
+        "offer_us_p50": round(statistics.median(offer) * 1e6, 1),
+        "target_core_percent": 5.0,
+    }
+
+
+def person_cost(n: int = 10) -> dict[str, Any]:
+    try:
+        from alexa_doorbell.inputs.person import HogPersonDetector
+
+        hog = HogPersonDetector()
+    except Exception as exc:  # the detect extra is optional
+        return {"skipped": str(exc)}
+    luma = luma_plane(frame_720p(1))
+    times = []
+    for _ in range(n):
+        t0 = time.thread_time()
+        hog.detect(luma)
+        times.append(time.thread_time() - t0)
+    p50 = statistics.median(times)
+    return {
+        "look_cpu_ms_p50": round(p50 * 1000, 1),
+        "core_percent_at_one_look_per_second": round(p50 * 100, 1),
+        "n": n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        latency = asyncio.run(event_latency(args.messages, Path(tmp)))
+    pixels = asyncio.run(pixel_cost(args.seconds))
+    print(
+        json.dumps(
+            {
+                "benchmark": "inputs",
+                **latency,
+                "pixel_motion": pixels,
+                "person_detector": person_cost(),
+                "messages": args.messages,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    netguard.run_guarded(main)
