@@ -2,7 +2,8 @@
 
 Collaborators are injected (store, LWA client, KVS relay), so the same object
 runs in Lambda (built from the environment), in the local cloud and in the CLI
-(built from ``Settings``).
+(built from ``Settings.lambda_config()``). The directive modules see it as a
+``context.SkillContext``; this module imports them, they never import it.
 """
 
 from __future__ import annotations
@@ -16,38 +17,34 @@ from alexa_doorbell.alexa import errors as E
 from alexa_doorbell.alexa.directive import Directive, salvage
 from alexa_doorbell.alexa.errors import AlexaError
 from alexa_doorbell.alexa.responses import error_response
+from alexa_doorbell.skill import authorization, detection, discovery, rtc, state
+from alexa_doorbell.skill.context import Handler, OfferRelay, TokenExchanger
 from alexa_doorbell.skill.errors import to_accept_grant_failure, to_alexa_error
 from alexa_doorbell.skill.identity import UserResolver
 from alexa_doorbell.store.base import Device, Store
 
 log = logging.getLogger("alexa_doorbell.skill")
 
-Handler = Callable[["Skill", Directive, float], dict[str, Any]]
-
-
-def _routes() -> dict[tuple[str, str], Handler]:
-    from alexa_doorbell.skill import authorization, detection, discovery, rtc, state
-
-    return {
-        ("Alexa.Discovery", "Discover"): discovery.discover,
-        ("Alexa.Authorization", "AcceptGrant"): authorization.accept_grant,
-        ("Alexa.RTCSessionController", "InitiateSessionWithOffer"): rtc.initiate_session,
-        ("Alexa.RTCSessionController", "SessionConnected"): rtc.session_connected,
-        ("Alexa.RTCSessionController", "SessionDisconnected"): rtc.session_disconnected,
-        ("Alexa", "ReportState"): state.report_state,
-        (
-            "Alexa.SmartVision.ObjectDetectionSensor",
-            "SetObjectDetectionClasses",
-        ): detection.set_object_detection_classes,
-    }
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("Alexa.Discovery", "Discover"): discovery.discover,
+    ("Alexa.Authorization", "AcceptGrant"): authorization.accept_grant,
+    ("Alexa.RTCSessionController", "InitiateSessionWithOffer"): rtc.initiate_session,
+    ("Alexa.RTCSessionController", "SessionConnected"): rtc.session_connected,
+    ("Alexa.RTCSessionController", "SessionDisconnected"): rtc.session_disconnected,
+    ("Alexa", "ReportState"): state.report_state,
+    (
+        "Alexa.SmartVision.ObjectDetectionSensor",
+        "SetObjectDetectionClasses",
+    ): detection.set_object_detection_classes,
+}
 
 
 class Skill:
     def __init__(
         self,
         store: Store,
-        lwa: Any,  # amazon.lwa.LwaClient (exchange_code, profile)
-        kvs: Any,  # skill.rtc.KvsRelay (send_offer)
+        lwa: TokenExchanger,
+        kvs: OfferRelay,
         *,
         deadline: float = 5.0,
         single_user: bool = True,
@@ -65,7 +62,7 @@ class Skill:
         self.event_region = event_region
         self.clock = clock
         self.users = UserResolver(lwa, ttl=token_cache_ttl)
-        self._routes = _routes()
+        self._routes = ROUTES
 
     # -- entry point -----------------------------------------------------
     def handle(self, event: Any) -> dict[str, Any]:
@@ -145,10 +142,3 @@ class Skill:
             # The same answer for "absent" and "someone else's": no probing of ids.
             raise AlexaError(E.NO_SUCH_ENDPOINT, f"no endpoint {endpoint_id!r} for this account")
         return device
-
-
-def seed_catalog(store: Store, devices: list[Device]) -> None:
-    """Add or update configured devices in the store's catalog (writes only on change)."""
-    for device in devices:
-        if store.get_device(device.endpoint_id) != device:
-            store.put_device(device)

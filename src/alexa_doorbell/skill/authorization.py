@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alexa_doorbell.alexa.directive import Directive
 from alexa_doorbell.alexa.errors import AcceptGrantFailed
 from alexa_doorbell.alexa.responses import accept_grant_response
+from alexa_doorbell.skill.context import SkillContext
 from alexa_doorbell.store.base import Tokens
 
-if TYPE_CHECKING:
-    from alexa_doorbell.skill.app import Skill
 
-
-def accept_grant(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def accept_grant(skill: SkillContext, d: Directive, deadline: float) -> dict[str, Any]:
     grant = d.payload.get("grant")
     grantee = d.payload.get("grantee")
     if not isinstance(grant, dict) or grant.get("type") != "OAuth2.AuthorizationCode":

@@ -7,7 +7,7 @@ ObjectDetection only for the classes ``enabled_classes`` returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alexa_doorbell.alexa import smartvision
 from alexa_doorbell.alexa.directive import Directive
@@ -15,10 +15,8 @@ from alexa_doorbell.alexa.responses import (
     object_detection_classes_invalid,
     object_detection_classes_set,
 )
+from alexa_doorbell.skill.context import SkillContext
 from alexa_doorbell.store.base import DetectionClasses, Device, Store
-
-if TYPE_CHECKING:
-    from alexa_doorbell.skill.app import Skill
 
 
 def enabled_classes(store: Store, user_id: str, device: Device) -> tuple[str, ...]:
@@ -29,7 +27,9 @@ def enabled_classes(store: Store, user_id: str, device: Device) -> tuple[str, ..
     )
 
 
-def set_object_detection_classes(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def set_object_detection_classes(
+    skill: SkillContext, d: Directive, deadline: float
+) -> dict[str, Any]:
     device = skill.owned_device(d)
     user_id = skill.user_of(d)  # resolved once already by owned_device (cached)
     requested = smartvision.requested_classes(d.payload)

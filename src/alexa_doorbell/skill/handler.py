@@ -27,10 +27,9 @@ def build_from_env(env: dict[str, str] | None = None) -> Skill:
     import boto3
 
     from alexa_doorbell.amazon.lwa import LwaClient
-    from alexa_doorbell.skill.app import seed_catalog
     from alexa_doorbell.skill.config import SkillConfig
     from alexa_doorbell.skill.rtc import KvsRelay
-    from alexa_doorbell.store import open_store
+    from alexa_doorbell.store import open_store, seed_catalog
 
     cfg = SkillConfig.from_env(env)
     client_id, secret = cfg.lwa_credentials()

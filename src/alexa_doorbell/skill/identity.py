@@ -11,10 +11,13 @@ from typing import Protocol
 
 from alexa_doorbell.alexa import errors as E
 from alexa_doorbell.alexa.errors import AlexaError
+from alexa_doorbell.amazon.lwa import Profile
 
 
 class ProfileSource(Protocol):
-    def profile(self, access_token: str): ...  # -> amazon.lwa.Profile
+    """Who a bearer token belongs to (``amazon.lwa.LwaClient.profile``)."""
+
+    def profile(self, access_token: str) -> Profile: ...
 
 
 class UserResolver:

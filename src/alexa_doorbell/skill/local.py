@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alexa_doorbell.skill.app import Skill, seed_catalog
+from alexa_doorbell.skill.app import Skill
 from alexa_doorbell.store.base import Device
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def build_skill(settings: Settings, store: Any = None) -> Skill:
     """
     from alexa_doorbell.amazon.lwa import LwaClient
     from alexa_doorbell.skill.rtc import KvsRelay
-    from alexa_doorbell.store import open_store
+    from alexa_doorbell.store import open_store, seed_catalog
 
     store = store or open_store(settings.store_location)
     seed_catalog(store, [device_of(c) for c in settings.cameras])

@@ -163,9 +163,8 @@ class Notifier:
     def from_settings(cls, settings: Settings, store: Store | None = None) -> Notifier:
         """Wired to the configured cloud (local emulators or Amazon) and store."""
         from alexa_doorbell.amazon.lwa import LwaClient
-        from alexa_doorbell.skill.app import seed_catalog
         from alexa_doorbell.skill.local import device_of
-        from alexa_doorbell.store import open_store
+        from alexa_doorbell.store import open_store, seed_catalog
 
         owned = store is None
         store = store or open_store(settings.store_location)
@@ -596,9 +595,8 @@ def build_from_env(env: dict[str, str] | None = None) -> Notifier:
     ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s) and ``ALEXA_DOORBELL_EVENT_GATEWAY_URL``
     (default: the user's regional gateway; the local cloud when CLOUD=local)."""
     from alexa_doorbell.amazon.lwa import LwaClient
-    from alexa_doorbell.skill.app import seed_catalog
     from alexa_doorbell.skill.config import PREFIX, SkillConfig
-    from alexa_doorbell.store import open_store
+    from alexa_doorbell.store import open_store, seed_catalog
 
     environ = os.environ if env is None else env
     cfg = SkillConfig.from_env(environ)

@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alexa_doorbell.alexa import errors as E
 from alexa_doorbell.alexa.directive import Directive
@@ -29,11 +29,9 @@ from alexa_doorbell.alexa.responses import (
 from alexa_doorbell.kvs.client_id import sender_client_id
 from alexa_doorbell.kvs.errors import KvsDenied, KvsError, KvsThrottled, KvsUnreachable
 from alexa_doorbell.kvs.messages import refusal_reason, sdp_payload
+from alexa_doorbell.skill.context import SkillContext
 from alexa_doorbell.skill.state import connectivity
 from alexa_doorbell.store.base import Device, RtcSession
-
-if TYPE_CHECKING:
-    from alexa_doorbell.skill.app import Skill
 
 MAX_SESSION_ID = 1024
 MAX_OFFER_PAYLOAD = 10_000  # KVS's MessagePayload: 1-10,000 characters (botocore's model)
@@ -68,7 +66,7 @@ def _offer_sdp(d: Directive) -> str:
 
 
 # -- directive handlers -------------------------------------------------------
-def initiate_session(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def initiate_session(skill: SkillContext, d: Directive, deadline: float) -> dict[str, Any]:
     session_id = _session_id(d)
     offer = _offer_sdp(d)
     device = skill.owned_device(d)
@@ -99,14 +97,14 @@ _REFUSALS = {
 }
 
 
-def session_connected(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def session_connected(skill: SkillContext, d: Directive, deadline: float) -> dict[str, Any]:
     session_id = _session_id(d)
     device = skill.owned_device(d)
     skill.store.put_session(RtcSession(session_id, device.endpoint_id, "CONNECTED", skill.clock()))
     return session_connected_response(d, session_id)
 
 
-def session_disconnected(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def session_disconnected(skill: SkillContext, d: Directive, deadline: float) -> dict[str, Any]:
     session_id = _session_id(d)
     device = skill.owned_device(d)
     # The camera agent watches the store and tears the session down.

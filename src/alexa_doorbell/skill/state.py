@@ -3,19 +3,17 @@ was last told, and the object classes the user enabled."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alexa_doorbell.alexa import smartvision
 from alexa_doorbell.alexa.common import detection_state_property
 from alexa_doorbell.alexa.directive import Directive
 from alexa_doorbell.alexa.responses import state_report
+from alexa_doorbell.skill.context import SkillContext
 from alexa_doorbell.skill.detection import enabled_classes
 
-if TYPE_CHECKING:
-    from alexa_doorbell.skill.app import Skill
 
-
-def connectivity(skill: Skill, endpoint_id: str) -> tuple[str, float | None]:
+def connectivity(skill: SkillContext, endpoint_id: str) -> tuple[str, float | None]:
     """("OK"|"UNREACHABLE", time of the report); a stale heartbeat counts as UNREACHABLE."""
     health = skill.store.get_health(endpoint_id)
     if health is None:
@@ -23,7 +21,7 @@ def connectivity(skill: Skill, endpoint_id: str) -> tuple[str, float | None]:
     return health.effective(skill.health_max_age, now=skill.clock()), health.updated_at
 
 
-def report_state(skill: Skill, d: Directive, deadline: float) -> dict[str, Any]:
+def report_state(skill: SkillContext, d: Directive, deadline: float) -> dict[str, Any]:
     device = skill.owned_device(d)
     value, at = connectivity(skill, device.endpoint_id)
     # A stale report is sampled now: that is when we concluded it is unreachable.

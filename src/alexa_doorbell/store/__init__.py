@@ -6,7 +6,7 @@ store = open_store("sqlite:///var/lib/alexa-doorbell/store.sqlite3")
 
 from __future__ import annotations
 
-from alexa_doorbell.store.base import Store, StoreError
+from alexa_doorbell.store.base import Device, Store, StoreError
 
 
 def open_store(url: str) -> Store:
@@ -27,3 +27,10 @@ def open_store(url: str) -> Store:
             raise StoreError("the DynamoDB store is not available in this build") from exc
         return DynamoDbStore(rest)
     raise StoreError(f"unknown store scheme {scheme!r}: use sqlite:///path or dynamodb://table")
+
+
+def seed_catalog(store: Store, devices: list[Device]) -> None:
+    """Add or update configured devices in the store's catalog (writes only on change)."""
+    for device in devices:
+        if store.get_device(device.endpoint_id) != device:
+            store.put_device(device)
