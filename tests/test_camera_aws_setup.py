@@ -246,3 +246,37 @@ def test_doctor_tells_a_wrong_notifier_function_from_a_stopped_agent(cloud, tmp_
                 proc.wait()
         stand_in.close()
         notifier.close()
+
+
+def test_on_the_camera_machine_doctor_asks_the_notifier(cloud, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No LWA secret and no table there: the Alexa side is checked through the notifier
+    Lambda (real boto3 invoke of our handler), not as failures of checks it cannot run."""
+    from alexa_doorbell.doctor import WARN
+
+    notifier = make_notifier(cloud, Sent())
+    stand_in = LambdaStandIn(notifier, "doorbell-notifier")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLECAMERA000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-only")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", stand_in.url)
+    settings = Settings(
+        cloud="aws", data_dir=tmp_path / "camera", notifier_function="doorbell-notifier"
+    )
+    doc = Doctor(settings)
+    try:
+        assert doc.camera_machine
+        nobody = doc.notifier()
+        assert nobody.status == WARN and "nobody has linked" in nobody.detail
+        link(cloud)
+        linked = doc.notifier()
+        assert linked.status == OK and "1 linked user(s)" in linked.detail, linked
+        wrong = Doctor(settings.model_copy(update={"notifier_function": "doorbell-notfier"}))
+        missing = wrong.notifier()
+        assert missing.status == FAIL and "ResourceNotFoundException" in missing.detail
+        assert "NotifierFunctionArn" in missing.fix
+        # The stack's own settings (a table named) still check LWA, users and the skill.
+        admin = Settings(cloud="aws", store_url="dynamodb://t", notifier_function="x")
+        assert not Doctor(admin).camera_machine
+    finally:
+        doc.close()
+        stand_in.close()
+        notifier.close()

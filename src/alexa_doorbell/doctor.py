@@ -86,6 +86,12 @@ class Doctor:
         return "check the network and ALEXA_DOORBELL_REGION"
 
     # -- the checks ----------------------------------------------------------
+    @property
+    def camera_machine(self) -> bool:
+        """AWS settings with a notifier and no table: the camera at home, which holds no
+        LWA secret and cannot read the table, so its Alexa side is asked of the notifier."""
+        return not self.s.is_local and not self.s.store_url and bool(self.s.notifier_function)
+
     def checks(self) -> Iterator[Check]:
         yield self.region()
         yield self.credentials()
@@ -93,6 +99,9 @@ class Doctor:
         for cam in self.s.cameras:
             yield self.channel(cam)
             yield self.camera_online(cam)
+        if self.camera_machine:
+            yield self.notifier()
+            return
         yield self.lwa_client()
         yield from self.linked_users()
         yield self.skill()
@@ -301,6 +310,48 @@ class Doctor:
             "NotifierFunctionArn, give its IAM user the CameraAgentPolicy (lambda:InvokeFunction "
             "on the notifier), then restart the agent"
         )
+
+    def notifier(self) -> Check:
+        """The notifier Lambda answers this machine (what presses and heartbeats need)."""
+        name = "notifier"
+        function = self.s.notifier_function or ""
+        try:
+            lam = self.s.boto_session().client("lambda", config=_BOTO)
+            out = lam.invoke(FunctionName=function, Payload=json.dumps({"action": "status"}))
+            reply = json.loads(out["Payload"].read() or b"{}")
+        except ClientError as exc:
+            return Check(
+                name, FAIL, f"cannot invoke {function} ({_code(exc)})", self._notifier_fix()
+            )
+        except BotoCoreError as exc:
+            return Check(name, FAIL, f"cannot reach AWS Lambda: {exc}", self._cloud_fix())
+        except ValueError:
+            reply = {}
+        if out.get("FunctionError") or not isinstance(reply, dict) or not reply.get("ok"):
+            why = reply.get("error") if isinstance(reply, dict) else None
+            return Check(
+                name,
+                FAIL,
+                f"{function} failed: {str(why or reply)[:300]}",
+                "read its CloudWatch log group /alexa-doorbell/<stack>/notifier",
+            )
+        users = reply.get("users") or []
+        if not users:
+            return Check(
+                name,
+                WARN,
+                "the notifier answers; nobody has linked the skill yet",
+                "enable the skill in the Alexa app and link your Amazon account",
+            )
+        relink = sum(bool(u.get("relink_needed")) for u in users)
+        if relink:
+            return Check(
+                name,
+                WARN,
+                f"the notifier answers; {relink} of {len(users)} linked user(s) must relink",
+                "in the Alexa app: Skills > your skill > Disable, then enable and link again",
+            )
+        return Check(name, OK, f"{function} answers; {len(users)} linked user(s)")
 
     def _store_fix(self) -> str:
         return (
