@@ -26,7 +26,7 @@ class TokenExchanger(ProfileSource, Protocol):
 class OfferRelay(Protocol):
     """The KVS boundary: ``SendAlexaOfferToMaster`` within ``timeout`` (``rtc.KvsRelay``).
 
-    Returns the camera's answer SDP; raises ``skill.errors.KvsError`` when there is none.
+    Returns the camera's answer SDP; raises ``kvs.errors.KvsError`` when there is none.
     """
 
     def send_offer(
