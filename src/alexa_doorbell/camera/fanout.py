@@ -30,10 +30,10 @@ import av
 from aiortc import RTCRtpSender
 from aiortc.codecs import get_encoder
 from aiortc.codecs.base import Encoder
-from aiortc.codecs.h264 import H264Encoder as _AiortcH264
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.media import VIDEO_CLOCK, AudioSource, VideoSource
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def packetize_h264(packet: av.Packet) -> EncodedFrame:
 
     aiortc's own packetizer, called once per frame instead of once per viewer.
     """
-    payloads = _AiortcH264._packetize(_AiortcH264._split_bitstream(bytes(packet)))
+    payloads = rtc_hooks.h264_payloads(bytes(packet))
     ts = int(packet.pts * packet.time_base * VIDEO_CLOCK) if packet.pts is not None else 0
     return EncodedFrame(payloads, ts, packet.is_keyframe, packet)
 
@@ -86,12 +86,8 @@ class SharedPayloadEncoder(Encoder):
 
 
 def share_payloads(sender: RTCRtpSender) -> None:
-    """Make ``sender`` send shared payloads as they are (no encoding, no packetizing).
-
-    aiortc creates its encoder lazily on the first frame unless one is set;
-    setting ours before media starts is the hook for pre-encoded RTP payloads.
-    """
-    sender._RTCRtpSender__encoder = SharedPayloadEncoder()  # type: ignore[attr-defined]
+    """Make ``sender`` send shared payloads as they are (no encoding, no packetizing)."""
+    rtc_hooks.set_payload_encoder(sender, SharedPayloadEncoder())
 
 
 class H264Encoder:

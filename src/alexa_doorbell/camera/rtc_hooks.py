@@ -1,0 +1,133 @@
+"""Every aiortc and aioice internal this project reaches into, in one place.
+
+aiortc has no public API for what these do (shared encoding, keyframes on
+demand, a shorter audio jitter buffer, bounded ICE gathering...). Each hook is
+one small function saying why it is needed; ``tests/test_rtc_hooks.py`` checks
+every internal it touches against the installed aiortc and aioice, and
+``pyproject.toml`` pins both to the minor versions below. Upgrading either:
+raise :data:`TESTED_VERSIONS` and the pins together, and run that test first.
+
+The camera agent, its fanout, the simulated Echo Show (``cloud/echo.py``) and
+the benchmarks use these; nothing else touches a ``_``-prefixed aiortc name.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable
+
+import aiortc.rtcrtpreceiver
+from aioice import Connection
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.base import Decoder, Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import NackGenerator
+
+TESTED_VERSIONS = {"aiortc": "1.16", "aioice": "0.13"}  # major.minor, as pinned
+
+DecoderFactory = Callable[[RTCRtpCodecParameters], Decoder]
+
+_bounded: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+# -- senders --------------------------------------------------------------------
+def set_payload_encoder(sender: RTCRtpSender, encoder: Encoder) -> None:
+    """Give ``sender`` our encoder before media starts.
+
+    The sender creates its encoder lazily on the first frame unless one is set;
+    ours passes payloads encoded and packetized once per camera through as they
+    are, so each viewer only adds its RTP header and SRTP.
+    """
+    sender._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
+
+
+def payload_encoder(sender: RTCRtpSender) -> Encoder | None:
+    """The encoder ``sender`` uses (None until the first frame if none was set)."""
+    return sender._RTCRtpSender__encoder  # type: ignore[attr-defined,no-any-return]
+
+
+def route_keyframe_requests(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:
+    """Send this viewer's PLI/FIR to ``request_keyframe`` instead of the sender's encoder.
+
+    The sender only knows how to force a keyframe on its own encoder; with
+    shared encoding the keyframe has to come from the camera's one encoder.
+    """
+    sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
+
+
+def h264_payloads(access_unit: bytes) -> list[bytes]:
+    """RTP payloads (single NAL, STAP-A, FU-A) of one Annex B access unit.
+
+    aiortc's own H.264 packetizer, called once per frame for every viewer
+    instead of once per viewer.
+    """
+    return H264Encoder._packetize(H264Encoder._split_bitstream(access_unit))
+
+
+# -- receivers ------------------------------------------------------------------
+def drop_incoming_media(receiver: RTCRtpReceiver) -> None:
+    """Discard RTP on arrival, as aiortc does for an inactive m-line.
+
+    For a receiver nobody reads: otherwise aiortc decodes every packet (a
+    thread hop each) into a queue that grows for the whole session.
+    """
+    receiver._enabled = False
+
+
+def set_jitter_buffer(receiver: RTCRtpReceiver, *, capacity: int, prefetch: int) -> None:
+    """Replace an audio receiver's jitter buffer (aiortc: 16 packets, 4 prefetched).
+
+    aiortc waits for 4 packets (80 ms) before playing any, whatever the path;
+    fewer is enough on a clean one, and every 20 ms saved is heard. Call before
+    the first packet arrives.
+    """
+    receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+        capacity=capacity, prefetch=prefetch
+    )
+
+
+def set_nack_generator(receiver: RTCRtpReceiver, generator: NackGenerator) -> None:
+    """Replace a video receiver's NACK generator (aiortc NACKs each loss once only)."""
+    receiver._RTCRtpReceiver__nack_generator = generator  # type: ignore[attr-defined]
+
+
+async def send_nack(receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
+    """Send an RTCP NACK for ``lost`` sequence numbers now (a repeat, as libwebrtc does)."""
+    await receiver._send_rtcp_nack(media_ssrc, lost)
+
+
+def decoder_factory() -> DecoderFactory:
+    """The function aiortc's receivers create decoders with."""
+    return aiortc.rtcrtpreceiver.get_decoder
+
+
+def set_decoder_factory(factory: DecoderFactory) -> None:
+    """Make every receiver created from now on decode with ``factory(codec)``.
+
+    For benchmarks that count frames without paying for decoding them.
+    """
+    aiortc.rtcrtpreceiver.get_decoder = factory
+
+
+# -- ICE --------------------------------------------------------------------------
+def ice_connection(transceiver: RTCRtpTransceiver) -> Connection:
+    """The aioice connection under a transceiver's ICE transport."""
+    return transceiver.sender.transport.transport.iceGatherer._connection
+
+
+def bound_ice_gathering(pc: RTCPeerConnection, timeout: float) -> None:
+    """Cap each STUN/TURN server's gathering at ``timeout`` seconds.
+
+    aioice waits 5 s per server and aiortc offers no setting: one unreachable
+    server would hold every answer that long. Call before setLocalDescription.
+    """
+    for transceiver in pc.getTransceivers():
+        conn = ice_connection(transceiver)
+        if conn not in _bounded:
+            conn.get_component_candidates = functools.partial(  # type: ignore[method-assign]
+                conn.get_component_candidates, timeout=timeout
+            )
+            _bounded.add(conn)
