@@ -215,6 +215,8 @@ async def test_a_port_in_use_is_a_clear_error(tmp_path: Path, sink: RecordingSin
     async with Inputs(settings(tmp_path), sink, environ=env) as first:
         assert first.webhook is not None
         taken = settings(tmp_path, port=first.webhook.port)
-        with pytest.raises(ConfigError, match=r"webhook cannot listen on 127.0.0.1:\d+"):
+        with pytest.raises(
+            ConfigError, match=r"webhook cannot listen on 127.0.0.1:\d+: .*Set \[webhook\] port"
+        ):
             async with Inputs(taken, sink, environ=env):
                 pass

@@ -25,20 +25,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -48,6 +45,7 @@ from starlette.routing import Route
 from alexa_doorbell.alexa.events import CAUSE_TYPES
 from alexa_doorbell.alexa.smartvision import IMAGE_NET_CLASSES, image_net_class
 from alexa_doorbell.httpguard import HostGuard, bearer_matches, is_loopback
+from alexa_doorbell.httpserver import LoopServer, listen, server_config
 from alexa_doorbell.inputs.sink import Detection, Event, Motion, Press
 from alexa_doorbell.skill.config import ConfigError
 
@@ -280,23 +278,14 @@ def _dispatch(webhook: Webhook) -> Callable[[Request], Any]:
     return endpoint
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the agent owns the loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield
-
-
 class WebhookServer:
-    """The webhook app served in the running loop; ``port=0`` picks a free port."""
+    """The webhook app served in the running loop (``httpserver``); ``port=0`` picks one."""
 
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 8770) -> None:
         self.app = app
         self.host = host
         self.port = port
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: LoopServer | None = None
 
     @property
     def url(self) -> str:
@@ -304,31 +293,15 @@ class WebhookServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, self.port))
+            sock = listen(
+                self.host, self.port, what="webhook", hint="Set [webhook] port to a free one."
+            )
         except OSError as exc:
-            sock.close()
-            raise ConfigError(
-                f"webhook cannot listen on {self.host}:{self.port}: {exc.strerror}; "
-                "set [webhook] port to a free one"
-            ) from None
+            raise ConfigError(str(exc)) from None
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("webhook server failed to start")
-            await asyncio.sleep(0.01)
+        self._server = LoopServer(server_config(self.app, lifespan="off"), sock)
+        await self._server.start()
         if not is_loopback(self.host):
             log.warning(
                 "webhook: listening on %s beyond this machine over plain http: prefer signed "
@@ -340,9 +313,5 @@ class WebhookServer:
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._task
+            await self._server.stop()
         self._server = None
-        self._task = None
