@@ -194,3 +194,27 @@ def test_input_keys_that_need_their_input(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path, frigate_topic_prefix="frigate/#")
     s = Settings(data_dir=tmp_path, mqtt_base_topic="/home/doorbell/")
     assert s.mqtt_base_topic == "home/doorbell"
+
+
+def test_every_toml_example_in_the_inputs_guide_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import re
+
+    from alexa_doorbell.config import load_settings
+
+    for name in list(os.environ):
+        if name.upper().startswith("ALEXA_DOORBELL_"):
+            monkeypatch.delenv(name)
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "inputs.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
+    assert len(blocks) >= 6
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example-{i}.toml"
+        path.write_text(f'data_dir = "{tmp_path}"\n' + block)
+        monkeypatch.setenv("ALEXA_DOORBELL_CONFIG", str(path))
+        try:
+            load_settings()
+        except ConfigError as exc:
+            raise AssertionError(f"docs/inputs.md toml block {i + 1}: {exc}\n{block}") from None
