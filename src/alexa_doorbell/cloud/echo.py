@@ -38,11 +38,11 @@ from typing import Any, Literal
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
+from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.media import (
     AUDIO_RATE,
     AudioSink,
@@ -375,12 +375,10 @@ class EchoShow:
         )
         # A real Echo's adaptive jitter buffer (libwebrtc NetEq) plays a clean path
         # out within a few packets; aiortc's waits for 4 (80 ms) whatever the path.
-        audio.receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
-            capacity=16, prefetch=ECHO_AUDIO_PREFETCH
-        )
+        rtc_hooks.set_jitter_buffer(audio.receiver, capacity=16, prefetch=ECHO_AUDIO_PREFETCH)
         video = self.pc.addTransceiver("video", direction="sendrecv")
         self._nack = RetryingNackGenerator()
-        video.receiver._RTCRtpReceiver__nack_generator = self._nack  # type: ignore[attr-defined]
+        rtc_hooks.set_nack_generator(video.receiver, self._nack)
         self._tasks.append(asyncio.create_task(self._repeat_nacks(video.receiver)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offer_sdp = echo_show_offer(self.pc.localDescription.sdp)
@@ -480,7 +478,7 @@ class EchoShow:
             seqs = self._nack.due(time.monotonic())
             if seqs and self._nack.ssrc is not None:
                 self.report_.nacks_repeated += 1
-                await receiver._send_rtcp_nack(self._nack.ssrc, seqs)
+                await rtc_hooks.send_nack(receiver, self._nack.ssrc, seqs)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
