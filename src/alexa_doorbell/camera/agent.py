@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 import time
@@ -32,9 +31,9 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.jitterbuffer import JitterBuffer
 from aiortc.sdp import candidate_from_sdp
 
+from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.fanout import (
     SHARED_AUDIO_CODECS,
     AudioFanout,
@@ -385,14 +384,12 @@ class CameraAgent:
             # aiortc holds 4 talk-back packets (80 ms) before playing any. Half of that
             # is enough against jitter, and every 20 ms saved is heard: in the user's
             # voice at the door, and in how soon a half-duplex door speaks again.
-            audio_tr.receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
-                capacity=16, prefetch=TALKBACK_PREFETCH
-            )
+            rtc_hooks.set_jitter_buffer(audio_tr.receiver, capacity=16, prefetch=TALKBACK_PREFETCH)
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         for cand in self._pending_candidates.pop(session.peer_id, []):
             await self._add_candidate(session, cand)
         answer = await pc.createAnswer()
-        _bound_ice_gathering(pc, self.settings.ice_gather_timeout)
+        rtc_hooks.bound_ice_gathering(pc, self.settings.ice_gather_timeout)
         await asyncio.wait_for(
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
@@ -401,7 +398,7 @@ class CameraAgent:
                 # Nobody reads this receiver's track: aiortc would still decode what
                 # arrives (a thread hop per packet) into a queue that grows for the
                 # whole session. Drop it on arrival instead, as for an inactive m-line.
-                t.receiver._enabled = False
+                rtc_hooks.drop_incoming_media(t.receiver)
         answer = summarize(pc.localDescription.sdp)
         video = answer.first("video")
         codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
@@ -416,9 +413,8 @@ class CameraAgent:
         if codec == "H264" and video_tr is not None:
             session.video.mode = "h264"
             share_payloads(video_tr.sender)  # payloads cut once per frame for every viewer
-            # aiortc's sender only knows how to force keyframes on its own encoder:
-            # route this viewer's PLI/FIR to the shared one instead.
-            video_tr.sender._send_keyframe = session.video.request_keyframe
+            # This viewer's PLI/FIR go to the shared encoder.
+            rtc_hooks.route_keyframe_requests(video_tr.sender, session.video.request_keyframe)
         else:
             session.video.mode = "frames"
         session.tasks.append(asyncio.create_task(self._supervise_session(session)))
@@ -626,17 +622,6 @@ class CameraAgent:
             for s in list(self.sessions.values()):
                 if s.alexa_key and s.alexa_key in gone:
                     await self.close_session(s.peer_id, "SessionDisconnected")
-
-
-def _bound_ice_gathering(pc: RTCPeerConnection, timeout: float) -> None:
-    """Cap STUN/TURN gathering (aioice waits 5 s per server by default)."""
-    for t in pc.getTransceivers():
-        conn = t.sender.transport.transport.iceGatherer._connection
-        if not getattr(conn, "_gather_bounded", False):
-            conn.get_component_candidates = functools.partial(
-                conn.get_component_candidates, timeout=timeout
-            )
-            conn._gather_bounded = True
 
 
 def store_connectivity(store: Any) -> ConnectivityCallback:
