@@ -42,14 +42,14 @@ class _CountingDecoder:
 
 
 def _skip_video_decoding() -> None:
-    import aiortc.rtcrtpreceiver as receiver
+    from alexa_doorbell.camera import rtc_hooks
 
-    real = receiver.get_decoder
+    real = rtc_hooks.decoder_factory()
 
     def get_decoder(codec: Any) -> Any:
         return _CountingDecoder() if codec.mimeType.lower().startswith("video/") else real(codec)
 
-    receiver.get_decoder = get_decoder
+    rtc_hooks.set_decoder_factory(get_decoder)
 
 
 async def main(decode: bool) -> None:
