@@ -12,6 +12,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.agent import (
     CameraAgent,
     OfferError,
@@ -172,7 +173,7 @@ async def test_viewers_share_one_encoding_and_one_packetization(agent: CameraAge
         assert agent.video.frames_encoded <= agent.video.frames_read
         for session in agent.sessions.values():  # aiortc only adds RTP headers and SRTP
             for tr in session.pc.getTransceivers():
-                assert isinstance(tr.sender._RTCRtpSender__encoder, SharedPayloadEncoder)
+                assert isinstance(rtc_hooks.payload_encoder(tr.sender), SharedPayloadEncoder)
     finally:
         for echo in echoes:
             await echo.close()

@@ -11,6 +11,7 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from botocore.credentials import Credentials
 
+from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
@@ -133,7 +134,7 @@ async def test_trickle_viewer_like_a_browser(local_cloud: Settings) -> None:
             assert await received.wait(5) >= 5
             session = agent.sessions["browser-1"]
             transceiver = session.pc.getTransceivers()[0]
-            ice = transceiver.sender.transport.transport.iceGatherer._connection
+            ice = rtc_hooks.ice_connection(transceiver)
             # the trickled candidates reached the camera's ICE agent
             assert {c.port for c in ice.remote_candidates} >= {
                 int(c.split()[5]) for c in candidates
