@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 USERNAME_ENV = "ALEXA_DOORBELL_MQTT_USERNAME"
 PASSWORD_ENV = "ALEXA_DOORBELL_MQTT_PASSWORD"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+STABLE = 10.0  # seconds a connection must have lasted for the backoff to start afresh
 
 
 @dataclass(frozen=True)
@@ -220,17 +221,18 @@ class MqttConnection:
         delay = self.backoff[0]
         failing = False
         while not self._stopping:
-            started = time.monotonic()
+            started, connects = time.monotonic(), self.connects
             try:
                 await self._session()
             except asyncio.CancelledError:
                 raise
             except aiomqtt.MqttError as exc:
-                if not failing:
+                lost = self.connects > connects  # it was up: a new outage, worth a warning
+                if lost or not failing:
                     log.warning(
                         "mqtt: %s %s: %s; retrying with backoff up to %.0f s",
                         self.broker.url,
-                        "lost" if self.connected.is_set() else "unreachable",
+                        "lost" if lost else "unreachable",
                         exc,
                         self.backoff[1],
                     )
@@ -246,7 +248,7 @@ class MqttConnection:
                 self._client = None
             if self._stopping:
                 break
-            if time.monotonic() - started > 10 * self.backoff[0] and self.connects:
+            if self.connects > connects and time.monotonic() - started > STABLE:
                 delay = self.backoff[0]  # it was up a while: start again from the shortest
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.backoff[1])
