@@ -258,6 +258,46 @@ def test_skill_manifest() -> None:
         assert locale["name"] and locale["summary"] and locale["description"]
 
 
+# The countries of the region table in docs/deploy-aws.md, and the languages Amazon offers
+# smart home skills in there ("Develop Smart Home Skills for Multiple Languages"; the
+# RTCSessionController page lists utterances for each). A skill in development shows only
+# on devices whose language is one of its locales.
+COUNTRY_LOCALES = {
+    "US": ("en-US", "es-US"),
+    "Canada": ("en-CA", "fr-CA"),
+    "Mexico": ("es-MX",),
+    "Brazil": ("pt-BR",),
+    "UK": ("en-GB",),
+    "Germany": ("de-DE",),
+    "France": ("fr-FR",),
+    "Italy": ("it-IT",),
+    "Spain": ("es-ES",),
+    "India": ("en-IN", "hi-IN"),
+    "Japan": ("ja-JP",),
+    "Australia": ("en-AU",),
+}
+
+
+def test_skill_manifest_has_a_locale_for_every_country_the_guide_promises() -> None:
+    guide = (ROOT / "docs" / "deploy-aws.md").read_text("utf-8")
+    table = guide.split("| your Amazon account |", 1)[1].split("\n\n", 1)[0]
+    countries = {
+        name.strip()
+        for row in table.splitlines()[2:]
+        for name in row.strip("|").split("|")[0].split(",")
+    }
+    assert countries == set(COUNTRY_LOCALES)
+    manifest = json.loads((DEPLOY / "skill-package" / "skill.json").read_text())["manifest"]
+    info = manifest["publishingInformation"]
+    wanted = {locale for locales in COUNTRY_LOCALES.values() for locale in locales}
+    assert set(info["locales"]) == wanted
+    codes = {"US", "CA", "MX", "BR", "GB", "DE", "FR", "IT", "ES", "IN", "JP", "AU"}
+    assert info["isAvailableWorldwide"] is False and set(info["distributionCountries"]) == codes
+    for locale, text in info["locales"].items():
+        assert text["name"] and text["summary"] and text["description"], locale
+        assert text["examplePhrases"] and len(text["name"]) <= 50, locale
+
+
 def test_account_linking_uses_login_with_amazon() -> None:
     request = json.loads((DEPLOY / "skill-package" / "accountLinking.json").read_text())[
         "accountLinkingRequest"
