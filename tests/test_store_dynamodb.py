@@ -120,7 +120,7 @@ def test_race_from_threads_with_separate_clients(aws):
 
 
 def test_item_layout_and_expiry(aws):
-    """Keys as the README's "The DynamoDB table" shows; sessions, events and press claims
+    """Keys as "The DynamoDB table" in docs/deploy-aws.md shows; sessions, events and press claims
     expire, tokens not."""
     create_table_from_template("t")
     store = DynamoDbStore("t")
