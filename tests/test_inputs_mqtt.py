@@ -495,3 +495,28 @@ async def test_mqtts_with_the_brokers_ca_and_a_password_from_the_environment(
     assert any("unreachable" in m and "authoriz" in m.lower() for m in messages), messages
     assert any("CERTIFICATE_VERIFY_FAILED" in m for m in messages), messages
     assert not any("nope" in m or "s3cret" in m for m in messages)
+
+
+async def test_the_configs_are_published_again_when_home_assistant_comes_back(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    live: list[str] = []
+    async with (
+        running(settings(broker, tmp_path), RecordingSink()),
+        aiomqtt.Client("127.0.0.1", broker.port) as ha,
+    ):
+        await ha.subscribe("homeassistant/+/+/config")
+        kept: list[str] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for message in ha.messages:  # the retained ones first
+                    assert message.retain
+                    kept.append(message.topic.value)
+        await ha.publish("homeassistant/status", "online")  # HA's birth message
+        async with asyncio.timeout(5):
+            async for message in ha.messages:
+                assert not message.retain  # sent just now, to a subscriber
+                live.append(message.topic.value)
+                if len(live) == len(kept):
+                    break
+    assert sorted(live) == sorted(kept) and len(kept) == 5  # front door 4, porch motion
