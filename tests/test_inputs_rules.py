@@ -1,9 +1,11 @@
 """The inputs' pure parts, tabled: payload dialects, Frigate's messages, broker URLs and
-credentials, Home Assistant's discovery configs, the settings."""
+credentials, Home Assistant's discovery configs, the settings, the dispatcher."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,15 @@ from alexa_doorbell.inputs.frigate import parse_event
 from alexa_doorbell.inputs.homeassistant import HaCamera, Topics, discovery_configs, object_id
 from alexa_doorbell.inputs.mqtt import parse_mqtt_url, read_credentials
 from alexa_doorbell.inputs.payloads import ON_WORDS, PRESS_WORDS, PayloadError, read_state
+from alexa_doorbell.inputs.sink import QUEUE_LIMIT, Detection, Dispatcher, Motion, OnceLog, Press
 from alexa_doorbell.skill.config import ConfigError
-from tests.helpers.inputs import Z2M_BUTTON_SINGLE, Z2M_BUTTON_STATE, frigate_event, z2m_motion
+from tests.helpers.inputs import (
+    Z2M_BUTTON_SINGLE,
+    Z2M_BUTTON_STATE,
+    RecordingSink,
+    frigate_event,
+    z2m_motion,
+)
 
 
 # -- payloads ----------------------------------------------------------------------------
@@ -218,3 +227,64 @@ def test_every_toml_example_in_the_inputs_guide_loads(
             load_settings()
         except ConfigError as exc:
             raise AssertionError(f"docs/inputs.md toml block {i + 1}: {exc}\n{block}") from None
+
+
+# -- the dispatcher and the log ----------------------------------------------------------
+class SlowSink(RecordingSink):
+    """Takes its time at the front door, fails on a package, is quick elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def press(self, endpoint_id: str, cause: str) -> None:
+        if endpoint_id == "front-door":
+            await self.gate.wait()
+        await super().press(endpoint_id, cause)
+
+    async def detection(self, endpoint_id, label, score, at, snapshot_jpeg) -> None:  # type: ignore[no-untyped-def]
+        if label == "package":
+            raise RuntimeError("the notifier fell over")
+        await super().detection(endpoint_id, label, score, at, snapshot_jpeg)
+
+
+async def test_the_dispatcher_keeps_order_per_camera_and_one_slow_camera_holds_up_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = SlowSink()
+    d = Dispatcher([sink])
+    d.emit(Press("front-door"))
+    d.emit(Motion("front-door", True, 1.0))
+    for i in range(3):
+        d.emit(Motion("garage", i % 2 == 0, float(i)))
+    d.emit(Detection("garage", "package", 0.5, 4.0))  # the sink raises: logged, goes on
+    d.emit(Detection("garage", "person", 0.9, 5.0))
+    await sink.wait_for("detection")
+    assert [c.endpoint_id for c in sink.calls] == ["garage"] * 4  # the front door waits
+    for _ in range(QUEUE_LIMIT + 10):  # while it waits, its queue fills: the rest dropped
+        d.emit(Motion("front-door", False, 2.0))
+    sink.gate.set()
+    await d.drain()
+    front = [c for c in sink.calls if c.endpoint_id == "front-door"]
+    assert [c.kind for c in front[:2]] == ["press", "motion"]  # in the order emitted
+    assert len(front) == 1 + QUEUE_LIMIT  # the press being sent, and a full queue
+    assert any("the notifier fell over" in r.exc_text for r in caplog.records if r.exc_text)
+    assert sum("dropping Motion" in r.getMessage() for r in caplog.records) == 1
+    await d.close()
+
+
+def test_a_recurring_problem_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test.oncelog")
+    once = OnceLog(log, limit=2)
+    with caplog.at_level(logging.DEBUG, logger="test.oncelog"):
+        for key in ("a", "a", "b", "a", "c", "c"):
+            once.warning(key, "problem %s", key)
+    levels = [(r.getMessage(), r.levelname) for r in caplog.records]
+    assert levels == [
+        ("problem a", "WARNING"),
+        ("problem a", "DEBUG"),
+        ("problem b", "WARNING"),
+        ("problem a", "DEBUG"),
+        ("problem c", "DEBUG"),  # past the limit: no new warnings at all
+        ("problem c", "DEBUG"),
+    ]

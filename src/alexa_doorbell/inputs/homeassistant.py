@@ -209,7 +209,7 @@ class HomeAssistant:
     def _on_ha_status(self, msg: Received) -> None:
         if msg.payload.strip().lower() == ONLINE.encode() and not msg.retained:
             task = asyncio.ensure_future(self._announce(self.conn))
-            task.add_done_callback(lambda t: t.exception())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- EventSink --------------------------------------------------------------------
     async def press(self, endpoint_id: str, cause: str) -> None:

@@ -109,9 +109,9 @@ class OnceLog:
         self._log(logging.INFO, key, msg, *args)
 
     def _log(self, level: int, key: object, msg: str, *args: object) -> None:
-        with self._lock:
-            first = key not in self._seen
-            if first and len(self._seen) < self.limit:
+        with self._lock:  # past ``limit`` distinct problems, the rest are DEBUG only
+            first = key not in self._seen and len(self._seen) < self.limit
+            if first:
                 self._seen.add(key)
         self.logger.log(level if first else logging.DEBUG, msg, *args)
 
@@ -173,9 +173,7 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception(
-                    "inputs: %s failed on %s from %s", type(sink).__name__, event, event.source
-                )
+                log.exception("inputs: %s failed on %s", type(sink).__name__, event)
             finally:
                 queue.task_done()
 
