@@ -28,7 +28,9 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpCodecCapability,
     RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.sdp import candidate_from_sdp
@@ -320,52 +322,65 @@ class CameraAgent:
         return answer
 
     async def _negotiate(self, session: ViewerSession, offer_sdp: str, kinds: set[str]) -> None:
-        pc = session.pc
+        """Answer the offer on the session's peer connection, fed by the shared encoders."""
         # Transceivers exist before the offer is applied so codec preferences
         # apply; only for kinds the offer has (aiortc cannot answer an extra one).
+        video_tr = self._add_video(session, kinds)
+        audio_tr = self._add_audio(session, kinds)
+        if audio_tr is not None and self._decodes_talkback():
+            self._receive_talkback(session, audio_tr)
+        self._watch_connection(session)
+        await self._answer(session, offer_sdp)
+        self._drop_unread_media(session, audio_tr)
+        self._share_encoders(session, video_tr, audio_tr)
+        session.tasks.append(asyncio.create_task(self._supervise_session(session)))
+
+    def _add_video(self, session: ViewerSession, kinds: set[str]) -> RTCRtpTransceiver | None:
         if "video" not in kinds:
             session.video.stop()
+            return None
+        video_tr = session.pc.addTransceiver(session.video, direction="sendonly")
+        video_tr.setCodecPreferences(_video_codec_preferences())
+        return video_tr
+
+    def _add_audio(self, session: ViewerSession, kinds: set[str]) -> RTCRtpTransceiver | None:
         if "audio" not in kinds:
             session.audio.stop()
-        video_tr = (
-            pc.addTransceiver(session.video, direction="sendonly") if "video" in kinds else None
-        )
-        if video_tr is not None:
-            # H.264 first, so browsers share the one encoder; VP8 only when H.264 is not offered.
-            caps = RTCRtpSender.getCapabilities("video").codecs
-            rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
-            video_tr.setCodecPreferences(
-                sorted(
-                    (c for c in caps if c.mimeType in rank),
-                    key=lambda c: (
-                        rank[c.mimeType],
-                        c.parameters.get("profile-level-id") != "42e01f",
-                    ),
-                )
-            )
+            return None
         # Full and half duplex take the Echo's voice (sendrecv); without talk the
         # answer is sendonly, so the Echo has no way to send audio at all.
-        audio_dir = answer_direction(self.talk)
-        audio_tr = (
-            pc.addTransceiver(session.audio, direction=audio_dir) if "audio" in kinds else None
-        )
-        # Talk-back is decoded only when a sink plays or keeps it, or in half duplex,
-        # where its voice mutes the door's microphone.
-        hears = self.talk != "none" and (self.talk == "half" or not discards(self.camera.sink))
+        return session.pc.addTransceiver(session.audio, direction=answer_direction(self.talk))
 
-        @pc.on("track")
+    def _decodes_talkback(self) -> bool:
+        """Talk-back is decoded only when a sink plays or keeps it, or in half duplex,
+        where its voice mutes the door's microphone."""
+        return self.talk != "none" and (self.talk == "half" or not discards(self.camera.sink))
+
+    def _receive_talkback(self, session: ViewerSession, audio_tr: RTCRtpTransceiver) -> None:
+        """Play the viewer's voice into the camera's sink once its track arrives."""
+        # aiortc holds 4 talk-back packets (80 ms) before playing any. Half of that
+        # is enough against jitter, and every 20 ms saved is heard: in the user's
+        # voice at the door, and in how soon a half-duplex door speaks again.
+        rtc_hooks.set_jitter_buffer(audio_tr.receiver, capacity=16, prefetch=TALKBACK_PREFETCH)
+
+        @session.pc.on("track")
         def on_track(track: Any) -> None:
-            if hears and audio_tr is not None and track is audio_tr.receiver.track:
-                try:
-                    session.sink = self._open_sink(self.camera.sink, session.peer_id)
-                except Exception as exc:  # no speaker, unwritable path: the picture still goes
-                    log.warning("talk-back from %s is dropped: %s", session.peer_id, exc)
-                    return
-                session.talkback = self.talkback.stream(
-                    session.peer_id, plays_aloud=session.sink.plays_aloud
-                )
-                session.sink.tap = session.talkback
-                session.tasks.append(asyncio.create_task(session.sink.consume(track)))
+            if track is not audio_tr.receiver.track:
+                return
+            try:
+                session.sink = self._open_sink(self.camera.sink, session.peer_id)
+            except Exception as exc:  # no speaker, unwritable path: the picture still goes
+                log.warning("talk-back from %s is dropped: %s", session.peer_id, exc)
+                return
+            session.talkback = self.talkback.stream(
+                session.peer_id, plays_aloud=session.sink.plays_aloud
+            )
+            session.sink.tap = session.talkback
+            session.tasks.append(asyncio.create_task(session.sink.consume(track)))
+
+    def _watch_connection(self, session: ViewerSession) -> None:
+        """Note when the viewer connects; end the session when its connection fails."""
+        pc = session.pc
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -380,11 +395,9 @@ class CameraAgent:
                 self._closers.add(task)
                 task.add_done_callback(self._closers.discard)
 
-        if audio_tr is not None and hears:
-            # aiortc holds 4 talk-back packets (80 ms) before playing any. Half of that
-            # is enough against jitter, and every 20 ms saved is heard: in the user's
-            # voice at the door, and in how soon a half-duplex door speaks again.
-            rtc_hooks.set_jitter_buffer(audio_tr.receiver, capacity=16, prefetch=TALKBACK_PREFETCH)
+    async def _answer(self, session: ViewerSession, offer_sdp: str) -> None:
+        """Apply the offer and the candidates trickled before it; gather; set the answer."""
+        pc = session.pc
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         for cand in self._pending_candidates.pop(session.peer_id, []):
             await self._add_candidate(session, cand)
@@ -393,13 +406,25 @@ class CameraAgent:
         await asyncio.wait_for(
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
-        for t in pc.getTransceivers():
+
+    def _drop_unread_media(
+        self, session: ViewerSession, audio_tr: RTCRtpTransceiver | None
+    ) -> None:
+        """Nobody reads these receivers' tracks (all but a played talk-back): aiortc would
+        still decode what arrives (a thread hop per packet) into a queue that grows for
+        the whole session. Drop it on arrival instead, as for an inactive m-line."""
+        for t in session.pc.getTransceivers():
             if not (t is audio_tr and session.sink is not None):
-                # Nobody reads this receiver's track: aiortc would still decode what
-                # arrives (a thread hop per packet) into a queue that grows for the
-                # whole session. Drop it on arrival instead, as for an inactive m-line.
                 rtc_hooks.drop_incoming_media(t.receiver)
-        answer = summarize(pc.localDescription.sdp)
+
+    def _share_encoders(
+        self,
+        session: ViewerSession,
+        video_tr: RTCRtpTransceiver | None,
+        audio_tr: RTCRtpTransceiver | None,
+    ) -> None:
+        """Feed the viewer from the camera's encoders for the codecs the answer chose."""
+        answer = summarize(session.pc.localDescription.sdp)
         video = answer.first("video")
         codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
         session.video_codec = codec
@@ -417,7 +442,6 @@ class CameraAgent:
             rtc_hooks.route_keyframe_requests(video_tr.sender, session.video.request_keyframe)
         else:
             session.video.mode = "frames"
-        session.tasks.append(asyncio.create_task(self._supervise_session(session)))
 
     async def _supervise_session(self, session: ViewerSession) -> None:
         """Ends a session that never connects or outlives the maximum length."""
@@ -622,6 +646,17 @@ class CameraAgent:
             for s in list(self.sessions.values()):
                 if s.alexa_key and s.alexa_key in gone:
                     await self.close_session(s.peer_id, "SessionDisconnected")
+
+
+def _video_codec_preferences() -> list[RTCRtpCodecCapability]:
+    """H.264 first (42e01f before other profiles), so browsers share the one encoder;
+    VP8 only when H.264 is not offered; RTX for either."""
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
+    return sorted(
+        (c for c in caps if c.mimeType in rank),
+        key=lambda c: (rank[c.mimeType], c.parameters.get("profile-level-id") != "42e01f"),
+    )
 
 
 def store_connectivity(store: Any) -> ConnectivityCallback:
