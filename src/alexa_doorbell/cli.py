@@ -203,6 +203,19 @@ def doctor() -> None:
     raise typer.Exit(run_doctor(load_settings()))
 
 
+@app.command("config")
+def show_config(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show the settings in effect: every source merged, where each came from, no secret."""
+    import json
+
+    from alexa_doorbell.config_show import render, report
+
+    result = report(load_settings())
+    typer.echo(json.dumps(result.as_dict(), indent=2) if json_output else render(result))
+
+
 @app.command("package-lambda")
 def package_lambda(
     output: Annotated[Path, typer.Option(help="Zip file to write.")] = Path("dist/lambda.zip"),
