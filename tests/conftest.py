@@ -28,6 +28,8 @@ def local_settings(data_dir: Path, **overrides: object) -> Settings:
     local = dict(overrides.pop("local", {}) or {})  # type: ignore[call-overload]
     local.setdefault("port", 0)
     local.setdefault("tls_port", 0)
+    local.setdefault("turn_port", 0)  # coturn, when a test asks GetIceServerConfig
+    local.setdefault("turn_tls_port", 0)
     return Settings(
         cloud="local",
         data_dir=data_dir,

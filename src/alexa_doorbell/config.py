@@ -205,6 +205,12 @@ class LocalCloudConfig(BaseModel):
     offer_wait_max: float = 10.0
     # Host names it answers to besides loopback, `host` and address literals (DNS rebinding)
     allowed_hosts: list[str] = Field(default_factory=list)
+    # A real STUN/TURN server behind GetIceServerConfig: Debian's coturn, started on the
+    # first call when installed (cloud/turn.py); false: an empty IceServerList
+    turn: bool = True
+    turn_port: int = Field(3478, ge=0, le=65535)  # STUN and TURN, UDP and TCP (0: any free)
+    turn_tls_port: int = Field(5349, ge=0, le=65535)  # TURN over TLS (KVS: 443; 0: any free)
+    turn_credential_ttl: int = Field(300, ge=30, le=86400)  # seconds, as KVS's Ttl
 
     @property
     def url(self) -> str:
@@ -275,8 +281,12 @@ class Settings(BaseSettings):
     # Seconds the skill trusts a bearer token it resolved to a user (LWA /user/profile)
     token_cache_ttl: float = Field(300.0, ge=0)
     ice_gather_timeout: float = 2.0
-    stun_urls: list[str] = Field(default_factory=list)  # none by default on the local cloud
+    # STUN for the camera's answer: unset with cloud = "aws", the region's KVS STUN server;
+    # none on the local cloud
+    stun_urls: list[str] = Field(default_factory=list)
     use_turn: bool = False  # ask KVS GetIceServerConfig for TURN servers
+    # Which TURN relays: "udp", "tls" (TCP 443 at KVS) or "auto", both at once (camera/ice.py)
+    turn_transport: Literal["auto", "udp", "tls"] = "auto"
     max_viewers: int = 10
     max_session_seconds: float = 600.0
     gop_seconds: float = 1.0
@@ -311,6 +321,24 @@ class Settings(BaseSettings):
 
             parse_mqtt_url(value)
         return value or None
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _stun_urls(cls, value: list[str]) -> list[str]:
+        from alexa_doorbell.camera.ice import parse_stun_url
+
+        for url in value:
+            parse_stun_url(url)
+        return [url.strip() for url in value]
+
+    @model_validator(mode="after")
+    def _kvs_stun_by_default(self) -> Settings:
+        # Amazon wants a server-reflexive or relay candidate from a camera behind NAT.
+        if self.cloud == "aws" and "stun_urls" not in self.model_fields_set:
+            from alexa_doorbell.camera.ice import kvs_stun_url
+
+            self.stun_urls = [kvs_stun_url(self.region)]
+        return self
 
     @field_validator("mqtt_base_topic", "frigate_topic_prefix", "ha_discovery_prefix")
     @classmethod

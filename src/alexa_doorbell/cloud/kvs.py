@@ -19,6 +19,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -134,6 +135,8 @@ class KvsEmulator:
         self._pending: dict[tuple[str, str], list[tuple[float, ServerMessage]]] = defaultdict(list)
         self._alexa: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._tasks: set[asyncio.Task] = set()
+        # GetIceServerConfig's IceServerList for a ClientId (the cloud's coturn); none: []
+        self.ice_servers: Callable[[str | None], Awaitable[list[dict[str, Any]]]] | None = None
 
     # -- helpers ------------------------------------------------------------
     @property
@@ -332,8 +335,9 @@ class KvsEmulator:
             raise _invalid("ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
         if p.get("Service", "TURN") != "TURN":
             raise _invalid("Service must be TURN")
-        # No TURN server on one machine: host candidates over loopback are enough.
-        return {"IceServerList": []}
+        if self.ice_servers is None:
+            return {"IceServerList": []}
+        return {"IceServerList": await self.ice_servers(client_id)}
 
     async def send_alexa_offer_to_master(self, p: dict[str, Any]) -> dict[str, Any]:
         row = self._channel(p.get("ChannelARN"), SIGNALING_ARN_RE)

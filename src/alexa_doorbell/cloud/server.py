@@ -40,6 +40,7 @@ from alexa_doorbell.cloud.kvs import KvsEmulator
 from alexa_doorbell.cloud.lwa import LwaEmulator
 from alexa_doorbell.cloud.s3 import S3Emulator
 from alexa_doorbell.cloud.tls import ensure_certificate
+from alexa_doorbell.cloud.turn import Coturn
 from alexa_doorbell.config import LOCAL_AWS_SECRET_ACCESS_KEY, Settings
 from alexa_doorbell.httpguard import HostGuard, is_loopback
 from alexa_doorbell.httpserver import LoopServer, listen, server_config
@@ -61,6 +62,8 @@ class LocalCloud:
         self.lwa = LwaEmulator(settings, self.db)
         self.gateway = EventGateway(self.lwa)
         self.s3 = S3Emulator(settings)
+        self.turn = Coturn(settings)  # started by the first GetIceServerConfig
+        self.kvs.ice_servers = self.turn.ice_server_list
         self.app = self._build_app()
         self._servers: list[LoopServer] = []
 
@@ -110,6 +113,7 @@ class LocalCloud:
 
     async def stop(self) -> None:
         await self.kvs.close_all()
+        await self.turn.stop()
         for server in self._servers:
             server.uvicorn.should_exit = True
         for server in self._servers:
@@ -252,6 +256,12 @@ def run_cloud(settings: Settings) -> None:
             f"https://{local.host}:{local.tls_port}/..."
         )
         console.print(f"  TLS certificate (trust it):     {settings.ca_file}")
+        if await cloud.turn.ensure_started():
+            turn = cloud.turn
+            console.print(f"  STUN/TURN (coturn):             {turn.stun_url}, {turn.uris[0]}")
+            console.print(f"  TURN over TLS:                  {turn.uris[2]}")
+        else:
+            console.print(f"  STUN/TURN:                      none ({cloud.turn.error})")
         for cam in settings.cameras:
             row = cloud.db.channel_by_name(cam.channel_name)
             console.print(f"  channel {cam.channel_name}: {row.arn if row else '?'}")
