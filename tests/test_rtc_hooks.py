@@ -252,3 +252,27 @@ async def test_bounded_gathering_gives_up_on_a_silent_stun_server() -> None:
     finally:
         await pc.close()
         silent.close()
+
+
+async def test_gathering_can_be_replaced_and_its_relays_paired(pc: RTCPeerConnection) -> None:
+    """camera/gather.py: its own gathering, relays added to the sockets ICE pairs from."""
+    conn = rtc_hooks.ice_connection(transceiver(pc, "audio"))
+    conn.stun_server = ("127.0.0.1", 9)  # what aiortc would set from its iceServers
+    calls: list[int] = []
+    original = conn.get_component_candidates
+
+    async def gather(component: int, addresses: list[str], timeout: int = 5) -> list[Any]:
+        calls.append(component)
+        return await original(component=component, addresses=addresses)
+
+    rtc_hooks.replace_gathering(conn, gather)
+    assert conn.stun_server is None and conn.turn_server is None  # told no server
+    await asyncio.wait_for(pc.setLocalDescription(await pc.createOffer()), 4)
+    assert calls == [1] and "typ host" in pc.localDescription.sdp
+    protocols = rtc_hooks.ice_protocols(conn)
+    assert protocols and all(isinstance(p, aioice.ice.StunProtocol) for p in protocols)
+    assert protocols is conn._protocols  # the live list, not a copy
+    assert "for protocol in self._protocols:" in source(aioice.Connection._pair_remote_candidate)
+    assert rtc_hooks.relay_only(conn) is False
+    assert rtc_hooks.nominated_pair(conn) is None  # not connected
+    assert "self._nominated[" in source(aioice.Connection.check_complete)

@@ -26,7 +26,6 @@ from typing import Any
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpSender,
@@ -35,7 +34,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from alexa_doorbell.camera import rtc_hooks
+from alexa_doorbell.camera import gather, ice, rtc_hooks
 from alexa_doorbell.camera.fanout import (
     SHARED_AUDIO_CODECS,
     AudioFanout,
@@ -141,8 +140,7 @@ class CameraAgent:
         self._pending_candidates: dict[str, list[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: set[asyncio.Task[Any]] = set()
-        self._turn: list[RTCIceServer] = []
-        self._turn_expires = 0.0
+        self.ice = ice.IceServers(settings, self._fetch_turn)
         self._channel_arn: str | None = self.camera.channel_arn
         self._endpoints: Any = None
         self._closed_alexa: set[str] = set()
@@ -169,6 +167,7 @@ class CameraAgent:
         self.audio = AudioFanout(asrc, self.outgoing)
         self.video.start()
         self.audio.start()
+        await self.ice.start()
         if self.store is not None:
             self._tasks.append(asyncio.create_task(self._watch_disconnects()))
         if self.use_signaling:
@@ -236,6 +235,7 @@ class CameraAgent:
             await self.signaling.stop()
             self.signaling = None
             await self._report("UNREACHABLE")
+        await self.ice.stop()
         if self.video is not None:
             await self.video.stop()
         if self.audio is not None:
@@ -294,7 +294,9 @@ class CameraAgent:
             log.debug("offer from %s: %s", peer_id, change)
         assert self.video is not None and self.audio is not None, "agent not started"
 
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=await self._ice_servers()))
+        # No servers for aiortc (it would keep one TURN URI; with None, a public STUN
+        # server): gather.prepare() gathers from this camera's own.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         video = self.video.subscribe()
         audio = self.audio.subscribe()
         session = ViewerSession(peer_id, pc, video, audio, alexa_session_key(peer_id))
@@ -387,7 +389,8 @@ class CameraAgent:
             state = pc.connectionState
             if state == "connected" and session.connected_at is None:
                 session.connected_at = time.monotonic()
-                log.info("viewer %s connected", session.peer_id)
+                path = gather.selected_path(pc)
+                log.info("viewer %s connected (%s)", session.peer_id, path and path.describe())
             elif state in ("failed", "closed") and session.ended is None:
                 task = asyncio.create_task(
                     self.close_session(session.peer_id, f"connection {state}")
@@ -402,7 +405,7 @@ class CameraAgent:
         for cand in self._pending_candidates.pop(session.peer_id, []):
             await self._add_candidate(session, cand)
         answer = await pc.createAnswer()
-        rtc_hooks.bound_ice_gathering(pc, self.settings.ice_gather_timeout)
+        gather.prepare(pc, await self.ice.plan())
         await asyncio.wait_for(
             pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
         )
@@ -491,6 +494,9 @@ class CameraAgent:
             return
         session.ended = reason
         self.counters["ended"] += 1
+        if session.connected_at is None and reason in ("ICE did not connect", "connection failed"):
+            why = gather.no_media_reason(gather.report_of(session.pc))
+            log.warning("no media reached viewer %s: %s", peer_id, why)
         current = asyncio.current_task()
         for t in session.tasks:
             if t is not current:
@@ -539,7 +545,7 @@ class CameraAgent:
         elif msg.message_type == "STATUS_RESPONSE":
             log.warning("signaling status: %s", msg.status_response)
         elif msg.message_type == "RECONNECT_ICE_SERVER":
-            self._turn_expires = 0.0
+            self.ice.refresh_soon()
 
     async def _send(self, message: ClientMessage) -> None:
         if self.signaling is None:
@@ -600,28 +606,14 @@ class CameraAgent:
 
         return await asyncio.to_thread(build)
 
-    async def _ice_servers(self) -> list[RTCIceServer]:
-        # Always a list: with None aiortc would fall back to a public STUN server.
-        servers = [RTCIceServer(urls=u) for u in self.settings.stun_urls]
-        if self.settings.use_turn:
-            if time.time() > self._turn_expires:
-                try:
-                    self._turn = await asyncio.wait_for(asyncio.to_thread(self._fetch_turn), 1.5)
-                    self._turn_expires = time.time() + 240
-                except Exception as exc:
-                    log.warning("no TURN servers (GetIceServerConfig failed: %s)", exc)
-            servers += self._turn
-        return servers
-
-    def _fetch_turn(self) -> list[RTCIceServer]:
+    def _fetch_turn(self) -> list[dict[str, Any]]:
+        """GetIceServerConfig's IceServerList, Ttl included (camera/ice.py refreshes it)."""
         from alexa_doorbell.kvs import api
 
         arn, eps = self._kvs_setup()
         sig = api.signaling_client(self.settings.boto_session(), eps.https)
-        return [
-            RTCIceServer(urls=s["urls"], username=s["username"], credential=s["credential"])
-            for s in api.get_ice_servers(sig, arn)
-        ]
+        reply = sig.get_ice_server_config(ChannelARN=arn, Service="TURN")
+        return list(reply.get("IceServerList", []))
 
     # -- SessionDisconnected ------------------------------------------------------
     async def _watch_disconnects(self) -> None:

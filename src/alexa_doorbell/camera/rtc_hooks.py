@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiortc.rtcrtpreceiver
-from aioice import Connection
+from aioice import Candidate, Connection, TransportPolicy
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.codecs.h264 import H264Encoder
@@ -29,6 +30,7 @@ from aiortc.rtcrtpreceiver import NackGenerator
 TESTED_VERSIONS = {"aiortc": "1.16", "aioice": "0.13"}  # major.minor, as pinned
 
 DecoderFactory = Callable[[RTCRtpCodecParameters], Decoder]
+ComponentGatherer = Callable[[int, list[str], int], Awaitable[list[Candidate]]]
 
 _bounded: weakref.WeakSet[Connection] = weakref.WeakSet()
 
@@ -131,3 +133,34 @@ def bound_ice_gathering(pc: RTCPeerConnection, timeout: float) -> None:
                 conn.get_component_candidates, timeout=timeout
             )
             _bounded.add(conn)
+
+
+def replace_gathering(conn: Connection, gather: ComponentGatherer) -> None:
+    """Gather ``conn``'s candidates with ``gather`` instead of aioice's STUN and TURN.
+
+    aioice takes one STUN and one TURN server (aiortc passes the first usable
+    URI of each); camera/gather.py gathers from several, in parallel, with its own
+    bound. ``gather`` gets aioice's ``(component, addresses, timeout)`` call and
+    may call the original (saved first) for host candidates: it is told no server.
+    """
+    conn.stun_server = conn.turn_server = None
+    conn.get_component_candidates = gather  # type: ignore[method-assign]
+
+
+def ice_protocols(conn: Connection) -> list[StunProtocol]:
+    """The connection's sockets (host and relay), the list its pairs are made from.
+
+    A relay protocol appended here is paired with the remote candidates as
+    aioice's own TURN relay is.
+    """
+    return conn._protocols
+
+
+def relay_only(conn: Connection) -> bool:
+    """Whether the connection gathers relays only (``iceTransportPolicy = "relay"``)."""
+    return conn._transport_policy == TransportPolicy.RELAY
+
+
+def nominated_pair(conn: Connection, component: int = 1) -> CandidatePair | None:
+    """The candidate pair ICE selected for ``component`` (None until connected)."""
+    return conn._nominated.get(component)
