@@ -31,8 +31,8 @@ from tests.helpers import netguard  # noqa: E402
 
 from alexa_doorbell.cloud.server import start_cloud_thread  # noqa: E402
 from alexa_doorbell.config import LocalCloudConfig, Settings  # noqa: E402
+from alexa_doorbell.notifier.state_report import EventSender  # noqa: E402
 from alexa_doorbell.skill.local import build_skill  # noqa: E402
-from alexa_doorbell.skill.notify import Notifier  # noqa: E402
 
 USER = "amzn1.account.BENCH"
 
@@ -61,7 +61,7 @@ def main() -> None:
             skill = build_skill(settings)
             skill.handle(D.accept_grant(who["code"], who["access_token"]))
             skill.store.close()
-            notifier = Notifier.from_settings(settings)
+            notifier = EventSender.from_config(settings.lambda_config())
             notifier.debounce = 0.0
 
             for _ in range(5):  # warm the connection pool and the store

@@ -22,8 +22,7 @@ from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.camera.media import ToneSource
 from alexa_doorbell.camera.sdp import summarize
 from alexa_doorbell.cloud.echo import EchoShow
-from alexa_doorbell.config import CameraConfig, Settings
-from alexa_doorbell.skill.local import device_of
+from alexa_doorbell.config import CameraConfig, Settings, device_of
 from tests.helpers.door import BabbleSource, SimulatedDoor
 
 QUIET = 0.005  # RMS (of full scale) below which the camera's 0.3-amplitude tone is gone

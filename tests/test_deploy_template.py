@@ -74,7 +74,7 @@ def test_functions_runtime_arch_handlers(template: dict[str, Any]) -> None:
     handlers = {name: f["Properties"]["Handler"] for name, f in functions.items()}
     assert handlers == {
         "SkillFunction": "alexa_doorbell.skill.handler.lambda_handler",
-        "NotifierFunction": "alexa_doorbell.skill.notify.lambda_handler",
+        "NotifierFunction": "alexa_doorbell.notifier.lambda_handler.lambda_handler",
     }
     assert functions["SkillFunction"]["Properties"]["Timeout"] == 6
     for handler in handlers.values():

@@ -13,8 +13,9 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.cloud.server import CloudThread
+from alexa_doorbell.notifier.lambda_handler import handle
+from alexa_doorbell.notifier.state_report import EventSender, GatewayPool
 from alexa_doorbell.skill.local import build_skill
-from alexa_doorbell.skill.notify import GatewayPool, Notifier, handle
 from alexa_doorbell.store.base import Device, Health
 from tests import directives as D
 
@@ -56,8 +57,8 @@ def link(cloud: CloudThread, user_id: str = USER) -> None:
     skill.store.close()
 
 
-def make_notifier(cloud: CloudThread, sent: Sent, **options: Any) -> Notifier:
-    n = Notifier.from_settings(cloud.settings)
+def make_notifier(cloud: CloudThread, sent: Sent, **options: Any) -> EventSender:
+    n = EventSender.from_config(cloud.settings.lambda_config())
     n.gateway = GatewayPool(cloud.settings.local.url, retry_delay=0.02, max_delay=0.1)
     n.on_message = sent
     n.debounce = options.pop("debounce", 0.0)
@@ -67,14 +68,14 @@ def make_notifier(cloud: CloudThread, sent: Sent, **options: Any) -> Notifier:
 
 
 @pytest.fixture
-def notifier(cloud: CloudThread, sent: Sent) -> Iterator[Notifier]:
+def notifier(cloud: CloudThread, sent: Sent) -> Iterator[EventSender]:
     link(cloud)
     n = make_notifier(cloud, sent)
     yield n
     n.close()
 
 
-def expire_everywhere(cloud: CloudThread, n: Notifier, user_id: str = USER) -> None:
+def expire_everywhere(cloud: CloudThread, n: EventSender, user_id: str = USER) -> None:
     """The stored access token is past its expiry, and LWA no longer accepts it."""
     t = n.store.get_tokens(user_id)
     n.store.put_tokens(t.with_(expires_at=time.time() - 10))
@@ -163,7 +164,7 @@ def test_expired_token_is_refreshed_once_for_concurrent_presses(cloud, notifier,
 
 
 def test_two_notifiers_on_one_store_store_one_refresh(cloud, notifier, sent):
-    """Another process (here: another Notifier with its own lock) refreshing at the same
+    """Another process (here: another EventSender with its own lock) refreshing at the same
     time: the conditional write keeps one result and the loser adopts it."""
     other = make_notifier(cloud, sent)
     expire_everywhere(cloud, notifier)
@@ -171,7 +172,7 @@ def test_two_notifiers_on_one_store_store_one_refresh(cloud, notifier, sent):
     got: dict[str, Any] = {}
     barrier = threading.Barrier(2)
 
-    def refresh(name: str, n: Notifier) -> None:
+    def refresh(name: str, n: EventSender) -> None:
         barrier.wait()
         got[name] = n.tokens_for(USER)
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from alexa_doorbell.config import Settings
-from alexa_doorbell.skill.notify import LambdaNotifier, Notifier, handle, local_notifier
+from alexa_doorbell.notifier.client import LambdaNotifier, local_notifier
+from alexa_doorbell.notifier.lambda_handler import handle
+from alexa_doorbell.notifier.state_report import EventSender
 from alexa_doorbell.skill.press_cli import press_cli, tokens_status_cli
 from alexa_doorbell.store.base import RtcSession
 from alexa_doorbell.store.sqlite import SqliteStore
@@ -106,7 +108,7 @@ def test_the_command(cloud):
 class LambdaStandIn(LoopbackServer):
     """``POST /2015-03-31/functions/{name}/invocations`` running our handler in-process."""
 
-    def __init__(self, notifier: Notifier, name: str) -> None:
+    def __init__(self, notifier: EventSender, name: str) -> None:
         self.requests: list[dict[str, Any]] = []
         stand_in = self
 
@@ -244,7 +246,7 @@ async def test_camera_in_aws_learns_of_session_disconnected_through_the_lambda(
         await agent.stop()
         skill_store.close()
     # A bad request gets an error reply, not a crash of the Lambda.
-    notifier = Notifier.from_settings(cloud.settings)
+    notifier = EventSender.from_config(cloud.settings.lambda_config())
     assert handle(notifier, {"action": "sessions"})["ok"] is False
     bad = {"action": "sessions", "endpoint_id": "front-door", "since": [1]}
     assert handle(notifier, bad)["ok"] is False

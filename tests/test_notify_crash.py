@@ -18,14 +18,14 @@ import threading
 import urllib.error
 import urllib.request
 
-from alexa_doorbell.skill.notify import Notifier
+from alexa_doorbell.notifier.state_report import EventSender
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests.helpers.http_stub import LoopbackServer, QuietHandler
 from tests.test_notify import USER, Sent, link, make_notifier
 
 PRESS = (
     "import json, sys\n"
-    "from alexa_doorbell.skill.notify import lambda_handler\n"
+    "from alexa_doorbell.notifier.lambda_handler import lambda_handler\n"
     "print(json.dumps(lambda_handler({'action': 'press', 'endpoint_id': 'front-door'})))\n"
 )
 
@@ -118,7 +118,7 @@ def test_refresh_token_survives_sigkill_during_refresh(cloud, tmp_path):
     store.close()
 
     # A new process carries on from it: one refresh, and the press is delivered.
-    n: Notifier = make_notifier(cloud, Sent())
+    n: EventSender = make_notifier(cloud, Sent())
     [out] = n.press("front-door")
     assert out.ok and out.status == "202", out
     assert cloud.cloud.lwa.token_requests == calls + 2

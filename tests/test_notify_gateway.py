@@ -120,7 +120,7 @@ def test_regions_and_redaction():
 def test_notifier_import_stays_light():
     """The Lambda path: no pydantic, jsonschema, aiortc or web framework, urllib3 on use."""
     code = (
-        "import sys, alexa_doorbell.skill.notify\n"
+        "import sys, alexa_doorbell.notifier.lambda_handler\n"
         "heavy = {'pydantic', 'jsonschema', 'aiortc', 'av', 'starlette', 'typer', 'rich',"
         " 'urllib3', 'boto3'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"

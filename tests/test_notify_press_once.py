@@ -29,8 +29,9 @@ from alexa_doorbell.alexa.events import doorbell_press
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.amazon.lwa import LwaClient
 from alexa_doorbell.cloud.server import CloudThread
+from alexa_doorbell.notifier.lambda_handler import build_from_env, handle
+from alexa_doorbell.notifier.state_report import EventSender
 from alexa_doorbell.skill.local import build_skill
-from alexa_doorbell.skill.notify import Notifier, build_from_env, handle
 from alexa_doorbell.store.base import Store, Tokens
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests import directives as D
@@ -219,11 +220,11 @@ def aws(monkeypatch):
         yield
 
 
-def ring_at_once(notifiers: list[Notifier]) -> list[dict[str, Any]]:
+def ring_at_once(notifiers: list[EventSender]) -> list[dict[str, Any]]:
     barrier = threading.Barrier(len(notifiers))
     replies: list[dict[str, Any]] = []
 
-    def invoke(n: Notifier) -> None:
+    def invoke(n: EventSender) -> None:
         barrier.wait()
         replies.append(handle(n, {"action": "press", "endpoint_id": "front-door"}))
 

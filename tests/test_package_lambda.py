@@ -41,10 +41,12 @@ def test_zip_is_small_reproducible_and_lambda_only(tmp_path: Path) -> None:
         "alexa_doorbell/store/sqlite.py",
         "alexa_doorbell/store/dynamodb.py",
         "alexa_doorbell/skill/handler.py",
+        "alexa_doorbell/notifier/lambda_handler.py",
+        "alexa_doorbell/skill/notify.py",  # the deprecated notifier handler path
     ):
         assert needed in names
     tops = {n.split("/")[1] for n in names if n.count("/") > 1}
-    assert tops <= {"alexa", "skill", "amazon", "kvs", "store"}
+    assert tops <= {"alexa", "skill", "notifier", "amazon", "kvs", "store"}
     assert not [n for n in names if "schema.json" in n or "__pycache__" in n]
     # Only the KVS modules the skill uses (signaling/presign are the camera's).
     assert sorted(n for n in names if "/kvs/" in n) == [
@@ -149,12 +151,12 @@ import json, sys
 sys.path.insert(0, {str(code)!r})
 from alexa_doorbell.skill.handler import lambda_handler
 replies = [lambda_handler(d, None) for d in json.loads(sys.stdin.read())]
-import os.path
-if os.path.exists({str(code / "alexa_doorbell" / "skill" / "notify.py")!r}):
-    from alexa_doorbell.skill.notify import lambda_handler as notifier  # the second entry point
+from alexa_doorbell.notifier.lambda_handler import lambda_handler as notifier  # the second
+from alexa_doorbell.skill.notify import lambda_handler as old_notifier  # deployed stacks' path
+status = [notifier({{"action": "status"}}), old_notifier({{"action": "status"}})]
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
 where = __import__("alexa_doorbell").__file__
-print(json.dumps({{"replies": replies, "heavy": heavy, "file": where}}))
+print(json.dumps({{"replies": replies, "status": status, "heavy": heavy, "file": where}}))
 """
     # -I: no user site, no PYTHONPATH, no current directory: only the zip and boto3.
     run = subprocess.run(
@@ -178,3 +180,7 @@ print(json.dumps({{"replies": replies, "heavy": heavy, "file": where}}))
     assert [e["endpointId"] for e in endpoints] == ["front-door"]
     interfaces = {c["interface"] for c in endpoints[0]["capabilities"]}
     assert {"Alexa.RTCSessionController", "Alexa.DoorbellEventSource"} <= interfaces
+    # The notifier's handler, at its path and at the one earlier stacks were deployed with.
+    for status in out["status"]:
+        assert status["ok"], status
+        assert [u["user_id"] for u in status["users"]] == ["amzn1.account.PKG"]

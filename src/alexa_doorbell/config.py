@@ -16,6 +16,8 @@ secret from the environment or AWS Secrets Manager, never from this file.
 The Lambda path does not import this module (pydantic is not in the Lambda
 runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
 ``alexa_doorbell.skill.config``, where the defaults both share live.
+``Settings.lambda_config()`` turns these settings into that module's
+``SkillConfig``, from which the skill and the notifier are built.
 """
 
 from __future__ import annotations
@@ -52,10 +54,12 @@ from alexa_doorbell.skill.config import (
     LOCAL_LWA_CLIENT_SECRET,
     LWA_URL,
     ConfigError,
+    SkillConfig,
     default_data_dir,
     default_store_url,
     read_secret,
 )
+from alexa_doorbell.store.base import Device
 
 ENV_PREFIX = "ALEXA_DOORBELL_"
 CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
@@ -444,6 +448,47 @@ class Settings(BaseSettings):
     def endpoint_url(self) -> str | None:
         """endpoint_url for boto3 clients: the local cloud, or None for AWS."""
         return self.local.url if self.is_local else None
+
+    def lambda_config(self) -> SkillConfig:
+        """These settings as the Lambda functions read theirs, to build the skill or the
+        notifier in this process (each is built one way, in Lambda or not).
+
+        Resolves the LWA client secret (raises with what to configure).
+        """
+        client_id, secret = self.lwa_credentials()
+        return SkillConfig(
+            store_url=self.store_location,
+            lwa_url=self.lwa_url,
+            lwa_client_id=client_id,
+            lwa_client_secret=secret,
+            region=self.region,
+            event_region=self.event_region,
+            kvs_endpoint_url=self.endpoint_url(),
+            event_gateway_url=self.local.url if self.is_local else None,
+            deadline=self.skill_deadline,
+            single_user=self.single_user,
+            health_max_age=self.health_max_age,
+            token_cache_ttl=self.token_cache_ttl,
+            press_debounce=self.press_debounce,
+            cameras=[device_of(c) for c in self.cameras],
+        )
+
+
+def device_of(cam: CameraConfig) -> Device:
+    """A configured camera as the skill's device catalog holds it."""
+    return Device(
+        endpoint_id=cam.endpoint_id,
+        friendly_name=cam.friendly_name,
+        channel_name=cam.channel_name,
+        description=cam.description,
+        manufacturer=cam.manufacturer,
+        channel_arn=cam.channel_arn,
+        doorbell=cam.doorbell,
+        full_duplex=cam.full_duplex,
+        owner=cam.owner,
+        motion=cam.motion,
+        detection_classes=tuple(cam.detection),
+    )
 
 
 class _TomlFile(TomlConfigSettingsSource):

@@ -31,6 +31,7 @@ from rich.console import Console
 
 from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, new_session_id, reply_name
 from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.notifier.client import Notifier, local_notifier
 
 DEMO_USER = "amzn1.account.DEMOUSER0000000000000000000"
 SILENCE_RMS = 0.003  # RMS relative to full scale (about -50 dBFS): below is silence
@@ -107,7 +108,7 @@ class Demo:
         self.camera_log = out_dir / "camera.log"
         self.skill: Any = None
         self.alexa: SimulatedAlexa | None = None
-        self.notifier: Any = None
+        self.notifier: Notifier | None = None
         self.cam: CameraConfig = settings.camera()
         self.figures: dict[str, Any] = {}
         self.endpoints: dict[str, Any] = {}
@@ -451,8 +452,6 @@ class Demo:
         )
 
     async def doorbell_press(self) -> str:
-        from alexa_doorbell.skill.notify import local_notifier
-
         if self.notifier is None:
             self.notifier = local_notifier(self.settings, store=self.store)
         before = len(self.cloud.gateway.messages("DoorbellPress"))

@@ -20,7 +20,7 @@ MAX_ZIP_BYTES = 1_000_000  # cold start and upload size are features
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 # Relative to the package root: whole directories (their *.py files) and single modules.
-LAMBDA_DIRS = ("alexa", "skill", "amazon")
+LAMBDA_DIRS = ("alexa", "skill", "notifier", "amazon")
 LAMBDA_MODULES = (
     "__init__.py",
     "kvs/__init__.py",

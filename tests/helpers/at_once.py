@@ -54,7 +54,7 @@ def _lambda(args: list[str]) -> Callable[[], None]:
     import alexa_doorbell.amazon.lwa
     import alexa_doorbell.skill.app
     import alexa_doorbell.store.sqlite  # noqa: F401
-    from alexa_doorbell.skill import notify
+    from alexa_doorbell.notifier import lambda_handler as notify
 
     request = json.loads(args[0])
 

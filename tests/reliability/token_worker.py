@@ -16,8 +16,8 @@ import sys
 import urllib.request
 
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
+from alexa_doorbell.notifier.state_report import EventSender
 from alexa_doorbell.skill.local import build_skill
-from alexa_doorbell.skill.notify import Notifier
 from tests import directives as D
 
 
@@ -34,7 +34,7 @@ def _link(settings: Settings, user_id: str) -> dict[str, str]:
 
 def refresh_forever(settings: Settings, user_id: str) -> None:
     """The notifier's refresh path: a 401 from the gateway forces a refresh every time."""
-    notifier = Notifier.from_settings(settings)
+    notifier = EventSender.from_config(settings.lambda_config())
     print(f"ready {os.getpid()}", flush=True)
     while True:
         tokens = notifier.store.get_tokens(user_id)

@@ -63,6 +63,8 @@ from alexa_doorbell.kvs.messages import (
     decode_sdp,
     sdp_payload,
 )
+from alexa_doorbell.notifier.client import Notifier, SessionSource, local_notifier
+from alexa_doorbell.store.base import Health, Store
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ class CameraAgent:
         audio_source: AudioSource | None = None,
         sink: str | None = None,
         sink_factory: Callable[[str, str], AudioSink] | None = None,
-        store: Any = None,
+        store: SessionSource | None = None,  # the skill's RTC session records
         on_connectivity: ConnectivityCallback | None = None,
         heartbeat_interval: float = 60.0,
         signaling: bool = True,
@@ -651,9 +653,8 @@ def _video_codec_preferences() -> list[RTCRtpCodecCapability]:
     )
 
 
-def store_connectivity(store: Any) -> ConnectivityCallback:
+def store_connectivity(store: Store) -> ConnectivityCallback:
     """The local on_connectivity: record Alexa.EndpointHealth in the store."""
-    from alexa_doorbell.store.base import Health
 
     def report(endpoint_id: str, connectivity: str) -> None:
         store.put_health(Health(endpoint_id, connectivity))
@@ -679,7 +680,7 @@ def run_agent(
     # Lambda, and a SQLite file here would only hide a missing notifier_function.
     store = open_store(settings.store_location) if settings.is_local else None
     notifier = _camera_notifier(settings, store)
-    remote_sessions = not settings.is_local and hasattr(notifier, "list_sessions")
+    remote_sessions = notifier is not None and not settings.is_local
     report = notifier.on_connectivity if notifier else store_connectivity(store)
     agent: CameraAgent | None = None
 
@@ -688,7 +689,7 @@ def run_agent(
         error: str | None = None
         try:
             report(eid, connectivity)
-            error = getattr(notifier, "last_error", None)
+            error = notifier.last_error if notifier is not None else None
         except Exception as exc:
             error = str(exc)
             raise
@@ -746,7 +747,7 @@ def run_agent(
             store.close()
 
 
-def _camera_notifier(settings: Settings, store: Any) -> Any | None:
+def _camera_notifier(settings: Settings, store: Store | None) -> Notifier | None:
     """The notifier the agent reports connectivity and presses to.
 
     Locally it runs in this process (store + events to the local gateway); in
@@ -754,7 +755,6 @@ def _camera_notifier(settings: Settings, store: Any) -> Any | None:
     there is no fallback: without the notifier Alexa would never hear of this camera.
     """
     from alexa_doorbell.config import ConfigError
-    from alexa_doorbell.skill.notify import local_notifier
 
     try:
         return local_notifier(settings, store)
@@ -765,7 +765,7 @@ def _camera_notifier(settings: Settings, store: Any) -> Any | None:
         return None
 
 
-async def _press(notifier: Any, endpoint_id: str) -> None:
+async def _press(notifier: Notifier | None, endpoint_id: str) -> None:
     if notifier is None:
         log.error("doorbell pressed, but no notifier is configured: see the warning at start")
         return

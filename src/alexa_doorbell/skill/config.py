@@ -15,6 +15,12 @@ shared by both from here):
 - ``ALEXA_DOORBELL_SKILL_DEADLINE`` (5 s), ``ALEXA_DOORBELL_SINGLE_USER`` (true),
   ``ALEXA_DOORBELL_HEALTH_MAX_AGE`` (150 s), ``ALEXA_DOORBELL_TOKEN_CACHE_TTL``
   (300 s), ``ALEXA_DOORBELL_EVENT_REGION`` (NA), ``ALEXA_DOORBELL_LWA_URL``
+- the notifier's ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s) and
+  ``ALEXA_DOORBELL_EVENT_GATEWAY_URL`` (default: each user's regional gateway; the
+  local cloud when CLOUD=local)
+
+``config.Settings.lambda_config()`` gives the same object for the skill and the
+notifier run outside Lambda, so both are built one way wherever they run.
 
 A bad value is a ``ConfigError`` whose one line names the variable and what it
 takes; the Lambda handlers log that line and answer with an error, no traceback.
@@ -38,7 +44,7 @@ LWA_URL = "https://api.amazon.com"
 # The local cloud's emulator-only LWA client: it opens nothing but the emulator on loopback.
 LOCAL_LWA_CLIENT_ID = "amzn1.application-oa2-client.localdoorbell"
 LOCAL_LWA_CLIENT_SECRET = "local-lwa-emulator-only"
-# Every variable the Lambda functions read (the skill here, the notifier in notify.py).
+# Every variable the Lambda functions read (the skill and the notifier, both from here).
 LAMBDA_VARIABLES = frozenset(
     {"CLOUD", "STORE_URL", "DATA_DIR", "REGION", "EVENT_REGION", "CAMERAS", "LWA_URL"}
     | {"LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "LWA_CLIENT_SECRET_ARN", "LOCAL__HOST"}
@@ -106,6 +112,7 @@ class SkillConfig:
     region: str = "us-east-1"
     event_region: str = "NA"
     kvs_endpoint_url: str | None = None  # None: boto3's default (AWS_ENDPOINT_URL* honoured)
+    event_gateway_url: str | None = None  # None: each user's regional gateway
     deadline: float = 5.0
     single_user: bool = True
     health_max_age: float = 150.0
@@ -127,10 +134,12 @@ class SkillConfig:
         lwa_url = get("LWA_URL")
         client_id = get("LWA_CLIENT_ID")
         secret = get("LWA_CLIENT_SECRET")
+        gateway_url = get("EVENT_GATEWAY_URL")
         if local:
             host = get("LOCAL__HOST", "127.0.0.1")
             port = get("LOCAL__PORT", "8750")
             lwa_url = lwa_url or f"http://{host}:{port}"
+            gateway_url = gateway_url or f"http://{host}:{port}"
             if not client_id:
                 client_id, secret = LOCAL_LWA_CLIENT_ID, LOCAL_LWA_CLIENT_SECRET
         for name in sorted(env):
@@ -149,6 +158,7 @@ class SkillConfig:
             lwa_client_secret=secret,
             lwa_client_secret_arn=get("LWA_CLIENT_SECRET_ARN"),
             region=get("REGION") or env.get("AWS_REGION") or "us-east-1",
+            event_gateway_url=gateway_url,
             event_region=_choice("EVENT_REGION", get("EVENT_REGION", "NA") or "NA", EVENT_REGIONS),
             deadline=_seconds("SKILL_DEADLINE", get("SKILL_DEADLINE"), 5.0),
             single_user=_bool("SINGLE_USER", get("SINGLE_USER", "true") or "true"),

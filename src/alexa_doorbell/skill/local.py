@@ -10,26 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alexa_doorbell.skill.app import Skill
-from alexa_doorbell.store.base import Device
 
 if TYPE_CHECKING:
-    from alexa_doorbell.config import CameraConfig, Settings
-
-
-def device_of(cam: CameraConfig) -> Device:
-    return Device(
-        endpoint_id=cam.endpoint_id,
-        friendly_name=cam.friendly_name,
-        channel_name=cam.channel_name,
-        description=cam.description,
-        manufacturer=cam.manufacturer,
-        channel_arn=cam.channel_arn,
-        doorbell=cam.doorbell,
-        full_duplex=cam.full_duplex,
-        owner=cam.owner,
-        motion=cam.motion,
-        detection_classes=tuple(cam.detection),
-    )
+    from alexa_doorbell.config import Settings
 
 
 def build_skill(settings: Settings, store: Any = None) -> Skill:
@@ -38,6 +21,7 @@ def build_skill(settings: Settings, store: Any = None) -> Skill:
     The cameras in ``settings.cameras`` are added to the store's device catalog.
     """
     from alexa_doorbell.amazon.lwa import LwaClient
+    from alexa_doorbell.config import device_of
     from alexa_doorbell.skill.rtc import KvsRelay
     from alexa_doorbell.store import open_store, seed_catalog
 

@@ -16,8 +16,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from alexa_doorbell.notifier.client import local_notifier
+from alexa_doorbell.notifier.state_report import Outcome
 from alexa_doorbell.skill.local import cloud_is_up
-from alexa_doorbell.skill.notify import Outcome, local_notifier
 
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings

@@ -46,6 +46,9 @@ from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, admin_headers
 from alexa_doorbell.config import Settings
 from alexa_doorbell.httpguard import HostGuard, is_loopback, same_origin
 from alexa_doorbell.httpserver import LoopServer, listen, serve_forever, server_config
+from alexa_doorbell.notifier.client import Notifier, local_notifier
+from alexa_doorbell.notifier.state_report import Outcome
+from alexa_doorbell.store.base import Store
 from alexa_doorbell.web.auth import (
     SESSION_SECONDS,
     DashboardLogin,
@@ -67,7 +70,7 @@ CACHE_VENDOR = "public, max-age=86400"
 NO_STORE = {"Cache-Control": "no-store"}
 RELAY_TOKEN_SECONDS = 60.0
 
-PressFn = Callable[[str], Any]
+PressFn = Callable[[str], list[Outcome]]  # endpoint id -> one Outcome per user
 
 
 class _Static(StaticFiles):
@@ -79,33 +82,17 @@ class _Static(StaticFiles):
         return response
 
 
-def _outcome_dict(result: Any) -> dict[str, Any]:
-    if isinstance(result, dict):
-        out = dict(result)
-    elif hasattr(result, "as_dict"):
-        out = dict(result.as_dict())
-    else:
-        out = {"status": str(result)}
-    for secret in ("access_token", "refresh_token", "token"):
-        out.pop(secret, None)  # never, whatever a notifier returns
-    out["status"] = str(out.get("status", ""))
-    out.setdefault("ok", out["status"].startswith("2"))
-    return out
-
-
-def _press_reply(result: Any) -> dict[str, Any]:
+def _press_reply(outcomes: list[Outcome]) -> dict[str, Any]:
     """The notifier's outcomes (one per owner) as one reply: ``ok``, ``status``, ``detail``."""
-    items = list(result) if isinstance(result, list | tuple) else [result]
-    outcomes = [_outcome_dict(r) for r in items]
     if not outcomes:
         return {"ok": False, "status": "no reply", "detail": "", "outcomes": []}
-    ok = any(o["ok"] for o in outcomes)
-    shown = [o for o in outcomes if o["ok"] == ok]
+    ok = any(o.ok for o in outcomes)
+    shown = [o for o in outcomes if o.ok == ok]
     reply: dict[str, Any] = {
         "ok": ok,
-        "status": ", ".join(dict.fromkeys(o["status"] for o in shown)),
-        "detail": "; ".join(str(o["detail"]) for o in shown if o.get("detail")),
-        "outcomes": outcomes,
+        "status": ", ".join(dict.fromkeys(o.status for o in shown)),
+        "detail": "; ".join(o.detail for o in shown if o.detail),
+        "outcomes": [o.as_dict() for o in outcomes],
     }
     if not ok:
         reply["fix"] = event_advice(reply["status"], reply["detail"])
@@ -118,24 +105,22 @@ class NotifierPress:
     Built on first use, so the dashboard starts even when the notifier is not configured.
     """
 
-    def __init__(self, settings: Settings, store: Any = None) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store
-        self._notifier: Any = None
+        self._notifier: Notifier | None = None
         self._lock = threading.Lock()
 
-    def notifier(self) -> Any:
+    def notifier(self) -> Notifier:
         with self._lock:
             if self._notifier is None:
-                from alexa_doorbell.skill.notify import local_notifier
-
                 self._notifier = local_notifier(self.settings, self.store)
             return self._notifier
 
-    def __call__(self, endpoint_id: str) -> Any:
+    def __call__(self, endpoint_id: str) -> list[Outcome]:
         return self.notifier().press(endpoint_id, cause="APP_INTERACTION")
 
-    def sweep(self) -> Any:
+    def sweep(self) -> list[Outcome]:
         """Report cameras that went silent (local cloud only: AWS schedules the notifier)."""
         return self.notifier().sweep()
 
@@ -149,17 +134,23 @@ class NotifierPress:
 class Dashboard:
     """The app's state: settings, the store, the signer and recent failures."""
 
-    def __init__(self, settings: Settings, store: Any = None, press: PressFn | None = None):
+    def __init__(
+        self, settings: Settings, store: Store | None = None, press: PressFn | None = None
+    ):
         self.settings = settings
         self._store = store
         self._own_store = store is None
-        self.press_fn = press or NotifierPress(settings, store)
+        # Its own notifier, unless the caller rings some other way (then it sweeps nothing).
+        self.notifier: NotifierPress | None = None
+        if press is None:
+            press = self.notifier = NotifierPress(settings, store)
+        self.press_fn: PressFn = press
         self.signer = ViewerSigner(settings)
         self.problems: collections.deque[Problem] = collections.deque(maxlen=10)
         self._relays: dict[str, tuple[str, float]] = {}  # one-time token -> (signed URL, expiry)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         if self._store is None:
             from alexa_doorbell.store import open_store
 
@@ -167,9 +158,8 @@ class Dashboard:
         return self._store
 
     def close(self) -> None:
-        close = getattr(self.press_fn, "close", None)
-        if close is not None:
-            close()
+        if self.notifier is not None:
+            self.notifier.close()
         if self._own_store and self._store is not None:
             self._store.close()
             self._store = None
@@ -355,7 +345,7 @@ class Dashboard:
         return inputs
 
 
-async def _sweep_forever(sweep: Callable[[], Any], interval: float) -> None:
+async def _sweep_forever(sweep: Callable[[], list[Outcome]], interval: float) -> None:
     """On one machine nobody schedules the notifier's sweep: the dashboard does."""
     while True:
         await asyncio.sleep(interval)
@@ -368,7 +358,7 @@ async def _sweep_forever(sweep: Callable[[], Any], interval: float) -> None:
 def create_app(
     settings: Settings,
     *,
-    store: Any = None,
+    store: Store | None = None,
     press: PressFn | None = None,
     host: str = "127.0.0.1",
     password: str | None = None,
@@ -389,8 +379,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
         sweeper = None
-        sweep = getattr(dash.press_fn, "sweep", None)
-        if settings.is_local and sweep is not None:
+        if settings.is_local and dash.notifier is not None:
+            sweep = dash.notifier.sweep
             sweeper = asyncio.create_task(_sweep_forever(sweep, settings.health_max_age / 2))
         yield
         if sweeper is not None:
@@ -429,7 +419,7 @@ class DashboardServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        store: Any = None,
+        store: Store | None = None,
         press: PressFn | None = None,
         password: str | None = None,
     ) -> None:
@@ -476,7 +466,7 @@ async def start_dashboard(
     host: str = "127.0.0.1",
     port: int = 8760,
     *,
-    store: Any = None,
+    store: Store | None = None,
     press: PressFn | None = None,
     password: str | None = None,
 ) -> DashboardServer:
