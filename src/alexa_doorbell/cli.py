@@ -216,6 +216,36 @@ def show_config(
     typer.echo(json.dumps(result.as_dict(), indent=2) if json_output else render(result))
 
 
+@app.command()
+def link(
+    user_id: Annotated[
+        str | None,
+        typer.Argument(help="The user's Amazon id (default: amzn1.account.LOCALUSER)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Link a user to the skill on the local cloud, as the Alexa app does (for press,
+    tokens status and the dashboard). Prints no token."""
+    import json
+
+    from alexa_doorbell.cloud.link import DEFAULT_USER, LinkError, link_user, render
+    from alexa_doorbell.skill.local import build_skill
+
+    settings = load_settings()
+    try:
+        linked = link_user(settings, user_id or DEFAULT_USER, lambda: build_skill(settings))
+    except LinkError as exc:
+        typer.echo(f"alexa-doorbell link: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    store = settings.store_location
+    if json_output:
+        out = {"ok": True, "user_id": linked.user_id, "cloud": linked.cloud, "store": store}
+        out |= {"endpoints": linked.endpoints, "doorbell": linked.doorbell}
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(render(linked, store))
+
+
 @app.command("package-lambda")
 def package_lambda(
     output: Annotated[Path, typer.Option(help="Zip file to write.")] = Path("dist/lambda.zip"),
