@@ -1,7 +1,7 @@
 """Every aiortc and aioice internal this project reaches into, in one place.
 
 aiortc has no public API for what these do (shared encoding, keyframes on
-demand, a shorter audio jitter buffer, bounded ICE gathering...). Each hook is
+demand, a shorter audio jitter buffer, our own ICE gathering...). Each hook is
 one small function saying why it is needed; ``tests/test_rtc_hooks.py`` checks
 every internal it touches against the installed aiortc and aioice, and
 ``pyproject.toml`` pins both to the minor versions below. Upgrading either:
@@ -13,14 +13,12 @@ the benchmarks use these; nothing else touches a ``_``-prefixed aiortc name.
 
 from __future__ import annotations
 
-import functools
-import weakref
 from collections.abc import Awaitable, Callable
 
 import aiortc.rtcrtpreceiver
 from aioice import Candidate, Connection, TransportPolicy
 from aioice.ice import CandidatePair, StunProtocol
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.jitterbuffer import JitterBuffer
@@ -31,8 +29,6 @@ TESTED_VERSIONS = {"aiortc": "1.16", "aioice": "0.13"}  # major.minor, as pinned
 
 DecoderFactory = Callable[[RTCRtpCodecParameters], Decoder]
 ComponentGatherer = Callable[[int, list[str], int], Awaitable[list[Candidate]]]
-
-_bounded: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 # -- senders --------------------------------------------------------------------
@@ -118,21 +114,6 @@ def set_decoder_factory(factory: DecoderFactory) -> None:
 def ice_connection(transceiver: RTCRtpTransceiver) -> Connection:
     """The aioice connection under a transceiver's ICE transport."""
     return transceiver.sender.transport.transport.iceGatherer._connection
-
-
-def bound_ice_gathering(pc: RTCPeerConnection, timeout: float) -> None:
-    """Cap each STUN/TURN server's gathering at ``timeout`` seconds.
-
-    aioice waits 5 s per server and aiortc offers no setting: one unreachable
-    server would hold every answer that long. Call before setLocalDescription.
-    """
-    for transceiver in pc.getTransceivers():
-        conn = ice_connection(transceiver)
-        if conn not in _bounded:
-            conn.get_component_candidates = functools.partial(  # type: ignore[method-assign]
-                conn.get_component_candidates, timeout=timeout
-            )
-            _bounded.add(conn)
 
 
 def replace_gathering(conn: Connection, gather: ComponentGatherer) -> None:
