@@ -176,6 +176,7 @@ def _camera_env(cloud, data_dir: Path, stand_in: LambdaStandIn, function: str) -
         "ALEXA_DOORBELL_DATA_DIR": str(data_dir),
         "ALEXA_DOORBELL_NOTIFIER_FUNCTION": function,
         "ALEXA_DOORBELL_CAMERAS": json.dumps([SMALL_CAMERA]),
+        "ALEXA_DOORBELL_STUN_URLS": "[]",  # not the region's KVS STUN: nothing leaves here
         "AWS_ENDPOINT_URL": s.local.url,
         "AWS_ENDPOINT_URL_LAMBDA": stand_in.url,
         "AWS_ACCESS_KEY_ID": s.local.aws_access_key_id,

@@ -239,16 +239,14 @@ class Doctor:
                 f"table: {here.report_error}",
                 self._notifier_fix(),
             )
+        if here is not None and not here.connected:  # running, but not MASTER of its channel
+            why = here.signaling_error or "not yet"
+            return Check(name, FAIL, f"its agent (pid {here.pid}) is not connected: {why}", start)
         if not self.s.store_url:
             # No table named (the camera machine): only what its own agent says.
             if here is None:
                 return Check(name, FAIL, "no camera agent runs on this machine", start)
             age = self.now() - (here.report_at or here.started_at)
-            if not here.connected:
-                why = here.signaling_error or "not yet"
-                return Check(
-                    name, FAIL, f"its agent (pid {here.pid}) is not connected: {why}", start
-                )
             return Check(name, OK, f"agent pid {here.pid}, heartbeat delivered {age:.0f} s ago")
         # AWS cannot tell who is connected: use the agent's heartbeat, as the skill does.
         try:
