@@ -30,9 +30,9 @@ from tests import directives as D  # noqa: E402
 from tests.helpers import netguard  # noqa: E402
 
 from alexa_doorbell.cloud.server import start_cloud_thread  # noqa: E402
+from alexa_doorbell.commands.skill import build_skill  # noqa: E402
 from alexa_doorbell.config import LocalCloudConfig, Settings  # noqa: E402
 from alexa_doorbell.notifier.state_report import EventSender  # noqa: E402
-from alexa_doorbell.skill.local import build_skill  # noqa: E402
 
 USER = "amzn1.account.BENCH"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import load_settings
-from alexa_doorbell.skill.local import build_skill
 
 
 @pytest.fixture

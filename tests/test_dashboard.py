@@ -18,9 +18,9 @@ import pytest
 import websockets
 
 from alexa_doorbell.cloud.tls import client_context
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs.messages import ClientMessage, sdp_payload
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import EventRecord, Health, Tokens
 from alexa_doorbell.web.app import create_app

@@ -195,7 +195,7 @@ async def _wait_for(cond: Any, timeout: float = 10.0) -> None:
 
 async def test_press_button_reaches_the_gateway(local_cloud: Settings) -> None:
     from alexa_doorbell.alexa.schema import schema_errors
-    from alexa_doorbell.skill.local import build_skill
+    from alexa_doorbell.commands.skill import build_skill
     from tests import directives as D
 
     store = open_store(local_cloud.store_location)

@@ -14,8 +14,8 @@ import httpx
 from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
 from alexa_doorbell.cloud.alexa import answer_of
 from alexa_doorbell.cloud.echo import EchoShow
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig, Settings
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import Health, RtcSession
 from alexa_doorbell.web.app import create_app

@@ -13,9 +13,9 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.cloud.server import CloudThread
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.notifier.lambda_handler import handle
 from alexa_doorbell.notifier.state_report import EventSender, GatewayPool
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Device, Health
 from tests import directives as D
 

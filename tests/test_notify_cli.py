@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from alexa_doorbell.commands.press import press_cli, tokens_status_cli
 from alexa_doorbell.config import Settings
 from alexa_doorbell.notifier.client import LambdaNotifier, local_notifier
 from alexa_doorbell.notifier.lambda_handler import handle
 from alexa_doorbell.notifier.state_report import EventSender
-from alexa_doorbell.skill.press_cli import press_cli, tokens_status_cli
 from alexa_doorbell.store.base import RtcSession
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests.helpers.http_stub import LoopbackServer, QuietHandler

@@ -29,9 +29,9 @@ from alexa_doorbell.alexa.events import doorbell_press
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.amazon.lwa import LwaClient
 from alexa_doorbell.cloud.server import CloudThread
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.notifier.lambda_handler import build_from_env, handle
 from alexa_doorbell.notifier.state_report import EventSender
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Store, Tokens
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests import directives as D

@@ -14,9 +14,9 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.amazon.lwa import LwaClient
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import sdp_payload
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Device, Health
 from tests import directives as D
 from tests.helpers.kvs_master import KvsTestMaster

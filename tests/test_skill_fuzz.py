@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alexa_doorbell.alexa.schema import schema_errors
-from alexa_doorbell.skill.local import build_skill
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.store.base import Health
 from tests import directives as D
 from tests.test_skill import link

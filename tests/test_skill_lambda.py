@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.commands.skill import invoke_cli
 from alexa_doorbell.skill import handler
 from alexa_doorbell.skill.config import (
     LOCAL_LWA_CLIENT_ID,
@@ -18,7 +19,6 @@ from alexa_doorbell.skill.config import (
     SkillConfig,
     parse_cameras,
 )
-from alexa_doorbell.skill.local import invoke_cli
 from tests import directives as D
 from tests.test_skill import link
 

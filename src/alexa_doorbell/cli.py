@@ -144,7 +144,7 @@ def skill_invoke(
     file: Annotated[str, typer.Argument(help="Directive JSON file, or - for stdin.")],
 ) -> None:
     """Run one directive through the skill and print the response JSON."""
-    from alexa_doorbell.skill.local import invoke_cli
+    from alexa_doorbell.commands.skill import invoke_cli
 
     raise typer.Exit(invoke_cli(load_settings(), file))
 
@@ -158,8 +158,8 @@ def press(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ring the doorbell: send DoorbellPress to Alexa."""
+    from alexa_doorbell.commands.press import press_cli
     from alexa_doorbell.preflight import require_camera_side
-    from alexa_doorbell.skill.press_cli import press_cli
 
     settings = load_settings()
     require_camera_side(settings, "press")
@@ -171,8 +171,8 @@ def tokens_status(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show each linked user's token health (never the tokens)."""
+    from alexa_doorbell.commands.press import tokens_status_cli
     from alexa_doorbell.preflight import require_camera_side
-    from alexa_doorbell.skill.press_cli import tokens_status_cli
 
     settings = load_settings()
     require_camera_side(settings, "tokens status")
@@ -229,7 +229,7 @@ def link(
     import json
 
     from alexa_doorbell.cloud.link import DEFAULT_USER, LinkError, link_user, render
-    from alexa_doorbell.skill.local import build_skill
+    from alexa_doorbell.commands.skill import build_skill
 
     settings = load_settings()
     try:

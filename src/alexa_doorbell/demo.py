@@ -193,7 +193,7 @@ class Demo:
     # -- steps -----------------------------------------------------------------------
     async def start_cloud(self) -> str:
         from alexa_doorbell.cloud.server import LocalCloud
-        from alexa_doorbell.skill.local import build_skill
+        from alexa_doorbell.commands.skill import build_skill
         from alexa_doorbell.store import open_store
 
         self.cloud = LocalCloud(self.settings)

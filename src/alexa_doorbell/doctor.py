@@ -467,7 +467,7 @@ class Doctor:
         started = time.monotonic()
         if self.s.is_local:
             try:
-                from alexa_doorbell.skill.local import build_skill
+                from alexa_doorbell.commands.skill import build_skill
 
                 skill = build_skill(self.s, store=self._store_or_raise())
                 with _quiet("alexa_doorbell.skill"):  # the probe's token is refused by design

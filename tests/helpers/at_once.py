@@ -37,8 +37,8 @@ def _cli(args: list[str]) -> Callable[[], None]:
     import urllib3  # noqa: F401
 
     import alexa_doorbell.amazon.lwa
+    import alexa_doorbell.commands.press
     import alexa_doorbell.skill.app
-    import alexa_doorbell.skill.press_cli
     import alexa_doorbell.store.sqlite  # noqa: F401
 
     def run() -> None:

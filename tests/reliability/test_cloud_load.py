@@ -22,9 +22,9 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.camera.sdp import refusal_answer
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.kvs import api
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Health
 from tests import directives as D
 from tests.helpers.kvs_master import ANSWER_SDP, KvsTestMaster

@@ -27,6 +27,7 @@ from alexa_doorbell.alexa.schema import is_valid, schema_errors
 from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.camera.sdp import OfferError, normalize_offer, summarize
 from alexa_doorbell.cloud.echo import EchoShow
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.messages import (
@@ -39,7 +40,6 @@ from alexa_doorbell.kvs.messages import (
     refusal_reason,
     sdp_payload,
 )
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.skill.rtc import sender_client_id
 from alexa_doorbell.store.base import Health
 from tests import directives as D

@@ -15,10 +15,10 @@ import websockets
 from botocore.exceptions import ClientError
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig
 from alexa_doorbell.kvs import api
 from alexa_doorbell.kvs.signaling import ssl_context_for
-from alexa_doorbell.skill.local import build_skill
 from alexa_doorbell.store.base import Health
 from tests import directives as D
 from tests.helpers.kvs_master import KvsTestMaster, channel_arn, presign

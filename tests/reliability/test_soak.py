@@ -20,8 +20,8 @@ import pytest
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.cloud.alexa import new_session_id
 from alexa_doorbell.cloud.echo import EchoShow
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig
-from alexa_doorbell.skill.local import build_skill
 from tests import directives as D
 from tests.reliability.conftest import AgentProcess
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from alexa_doorbell.amazon.lwa import LwaClient
-from alexa_doorbell.skill.local import build_skill
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.store.sqlite import SqliteStore
 from tests import directives as D
 from tests.reliability.conftest import settings_spec, spawn_worker

@@ -15,9 +15,9 @@ import signal
 import sys
 import urllib.request
 
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.notifier.state_report import EventSender
-from alexa_doorbell.skill.local import build_skill
 from tests import directives as D
 
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from alexa_doorbell.alexa import errors as E
 from alexa_doorbell.alexa.directive import salvage
 from alexa_doorbell.alexa.responses import error_response
 from alexa_doorbell.skill.app import Skill
+
+if TYPE_CHECKING:
+    from boto3.session import Session
+
+    from alexa_doorbell.skill.config import SkillConfig
+    from alexa_doorbell.store.base import Store
 
 log = logging.getLogger("alexa_doorbell.skill")
 
@@ -22,21 +29,31 @@ _skill: Skill | None = None
 _build_lock = threading.Lock()
 
 
-def build_from_env(env: dict[str, str] | None = None) -> Skill:
-    """The skill wired from ``ALEXA_DOORBELL_*`` variables (see skill/config.py)."""
-    import boto3
-
+def build(
+    cfg: SkillConfig,
+    store: Store | None = None,
+    session: Session | None = None,
+    *,
+    warm: bool = False,
+) -> Skill:
+    """The skill wired as ``cfg`` says: the store (``store`` when given, with
+    ``cfg.cameras`` in its catalog), Login with Amazon and KVS through ``session``
+    (default: boto3's for ``cfg.region``). ``warm``: create the KVS client now."""
     from alexa_doorbell.amazon.lwa import LwaClient
-    from alexa_doorbell.skill.config import SkillConfig
     from alexa_doorbell.skill.rtc import KvsRelay
     from alexa_doorbell.store import open_store, seed_catalog
 
-    cfg = SkillConfig.from_env(env)
     client_id, secret = cfg.lwa_credentials()
-    store = open_store(cfg.store_url)
+    if session is None:
+        import boto3
+
+        session = boto3.session.Session(region_name=cfg.region)
+    if store is None:
+        store = open_store(cfg.store_url)
     seed_catalog(store, cfg.cameras)
-    kvs = KvsRelay(boto3.session.Session(region_name=cfg.region), cfg.kvs_endpoint_url)
-    kvs.warm()
+    kvs = KvsRelay(session, cfg.kvs_endpoint_url)
+    if warm:
+        kvs.warm()
     return Skill(
         store,
         LwaClient(cfg.lwa_url, client_id, secret),
@@ -47,6 +64,13 @@ def build_from_env(env: dict[str, str] | None = None) -> Skill:
         token_cache_ttl=cfg.token_cache_ttl,
         event_region=cfg.event_region,
     )
+
+
+def build_from_env(env: Mapping[str, str] | None = None) -> Skill:
+    """The skill wired from ``ALEXA_DOORBELL_*`` variables (see skill/config.py)."""
+    from alexa_doorbell.skill.config import SkillConfig
+
+    return build(SkillConfig.from_env(env), warm=True)
 
 
 def get_skill() -> Skill:

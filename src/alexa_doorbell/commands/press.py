@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
+from alexa_doorbell.commands.skill import cloud_is_up
+from alexa_doorbell.config import Settings
 from alexa_doorbell.notifier.client import local_notifier
 from alexa_doorbell.notifier.state_report import Outcome
-from alexa_doorbell.skill.local import cloud_is_up
-
-if TYPE_CHECKING:
-    from alexa_doorbell.config import Settings
+from alexa_doorbell.notifier.tokens import TokenStatus
 
 SETUP_STATUSES = {"unknown endpoint", "not a doorbell", "not linked"}
 
@@ -113,7 +111,7 @@ def tokens_status_cli(settings: Settings, *, json_output: bool = False) -> int:
         print(f"cannot read token status: {exc}", file=sys.stderr)
         return 2
     try:
-        users: list[dict[str, Any]] = notifier.status()
+        users: list[TokenStatus] = notifier.status()
     except Exception as exc:
         print(f"cannot read token status: {exc}", file=sys.stderr)
         return 2

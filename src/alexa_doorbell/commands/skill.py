@@ -7,37 +7,19 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from alexa_doorbell.config import Settings
 from alexa_doorbell.skill.app import Skill
+from alexa_doorbell.skill.handler import build
+from alexa_doorbell.store.base import Store
 
-if TYPE_CHECKING:
-    from alexa_doorbell.config import Settings
 
-
-def build_skill(settings: Settings, store: Any = None) -> Skill:
+def build_skill(settings: Settings, store: Store | None = None) -> Skill:
     """The skill wired to the configured cloud (local emulators or AWS) and store.
 
     The cameras in ``settings.cameras`` are added to the store's device catalog.
     """
-    from alexa_doorbell.amazon.lwa import LwaClient
-    from alexa_doorbell.config import device_of
-    from alexa_doorbell.skill.rtc import KvsRelay
-    from alexa_doorbell.store import open_store, seed_catalog
-
-    store = store or open_store(settings.store_location)
-    seed_catalog(store, [device_of(c) for c in settings.cameras])
-    client_id, secret = settings.lwa_credentials()
-    return Skill(
-        store,
-        LwaClient(settings.lwa_url, client_id, secret),
-        KvsRelay(settings.boto_session(), settings.endpoint_url()),
-        deadline=settings.skill_deadline,
-        single_user=settings.single_user,
-        health_max_age=settings.health_max_age,
-        token_cache_ttl=settings.token_cache_ttl,
-        event_region=settings.event_region,
-    )
+    return build(settings.lambda_config(), store, settings.boto_session())
 
 
 def cloud_is_up(settings: Settings) -> bool:
@@ -66,16 +48,8 @@ def invoke_cli(settings: Settings, file: str) -> int:
     cloud = None
     try:
         if settings.is_local and not cloud_is_up(settings):
-            try:
-                from alexa_doorbell.cloud.server import start_cloud_thread
-            except ImportError:
-                print(
-                    f"no local cloud at {settings.local.url}: start one with "
-                    "`alexa-doorbell cloud`, or set ALEXA_DOORBELL_CLOUD=aws with AWS "
-                    "credentials and ALEXA_DOORBELL_LWA_CLIENT_ID/_SECRET",
-                    file=sys.stderr,
-                )
-                return 2
+            from alexa_doorbell.cloud.server import start_cloud_thread
+
             cloud = start_cloud_thread(settings)
         try:
             skill = build_skill(settings)
