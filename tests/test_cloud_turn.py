@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import time
 from typing import Any
 
@@ -92,3 +93,33 @@ async def test_stun_probe_sees_the_address(make_cloud: Any) -> None:
             await ice.stun_probe(f"stun:127.0.0.1:{hole.port}", timeout=0.6)
     finally:
         hole.close()
+
+
+@needs_coturn
+async def test_doctor_sees_the_public_address_and_the_relays(
+    make_cloud: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor on a camera machine: STUN answers with this machine's address, TURN allocates
+    over UDP and TLS; a STUN server that never answers fails with the TURN fix."""
+    from tests.test_doctor import doctor, run_with_master, variant
+
+    handle = make_cloud(cameras=SMALL)
+    turn = handle.cloud.turn
+    assert handle.call(turn.ensure_started())
+    settings = variant(handle.settings, stun_urls=[turn.stun_url], use_turn=True)
+    rc, checks = await run_with_master(handle.settings, settings)
+    status, text = checks["stun 127.0.0.1"]
+    assert status == "ok" and "public address 127.0.0.1:" in text, checks
+    status, text = checks["turn"]
+    assert status == "ok", checks
+    assert re.search(r"UDP relay 127\.0\.0\.1:\d+ in \d+ ms; TLS relay 127\.0\.0\.1:\d+", text)
+    monkeypatch.setattr("alexa_doorbell.doctor.STUN_TIMEOUT", 1.0)
+    hole = BlackHole()
+    try:
+        silent = variant(handle.settings, stun_urls=[f"stun:127.0.0.1:{hole.port}"])
+        rc, checks = await asyncio.to_thread(doctor, silent)
+    finally:
+        hole.close()
+    status, text = checks["stun 127.0.0.1"]
+    assert rc == 1 and status == "FAIL" and "no answer" in text
+    assert "use_turn = true" in text and 'turn_transport = "auto"' in text

@@ -34,6 +34,8 @@ SKEW_FAIL = 240.0  # SigV4 refuses requests more than 5 minutes off
 # A refresh token that cannot exist: LWA checks the client first, so
 # invalid_grant proves the client id/secret are right without any user's token.
 PROBE_REFRESH_TOKEN = "Atzr|alexa-doorbell-doctor-probe"
+STUN_TIMEOUT = 3.0  # seconds for a STUN binding request (retransmitted from 0.5 s)
+TURN_TIMEOUT = 5.0  # seconds for one TURN allocation
 _BOTO = Config(connect_timeout=3, read_timeout=8, retries={"max_attempts": 1})
 
 
@@ -99,6 +101,7 @@ class Doctor:
         for cam in self.s.cameras:
             yield self.channel(cam)
             yield self.camera_online(cam)
+        yield from self.media_path()
         if self.camera_machine:
             yield self.notifier()
             return
@@ -276,6 +279,48 @@ class Doctor:
                 start if here is None else self._notifier_fix(),
             )
         return Check(name, OK, f"agent heartbeat {age:.0f} s ago")
+
+    def media_path(self) -> Iterator[Check]:
+        """What the camera's answer can offer beyond its LAN address: the public address
+        STUN sees, and TURN relays (camera/ice.py). Nothing to check without either."""
+        from alexa_doorbell.camera import ice
+
+        for url in self.s.stun_urls:
+            probe = ice.check_stun(url, STUN_TIMEOUT)
+            host = ice.parse_stun_url(url)[0]
+            yield Check(f"stun {host}", OK if probe.ok else FAIL, probe.detail, probe.fix)
+        if self.s.use_turn:
+            yield self.turn()
+
+    def turn(self) -> Check:
+        from alexa_doorbell.camera import ice
+        from alexa_doorbell.kvs import api
+
+        cam = next((c for c in self.s.cameras if self._channels_ok.get(c.endpoint_id)), None)
+        if cam is None:
+            return Check("turn", SKIP, "no usable signaling channel (see above)")
+        try:
+            kv = self._client("kinesisvideo")
+            arn = cam.channel_arn or api.describe_channel_arn(kv, cam.channel_name)
+            https = api.get_channel_endpoints(kv, arn, "MASTER").https
+            sig = self.s.boto_session().client(
+                "kinesis-video-signaling", endpoint_url=https, config=_BOTO
+            )
+            entries = sig.get_ice_server_config(ChannelARN=arn, Service="TURN")["IceServerList"]
+        except ClientError as exc:
+            return Check(
+                "turn",
+                FAIL,
+                f"GetIceServerConfig refused ({_code(exc)})",
+                "give the camera's IAM user kinesisvideo:GetIceServerConfig on its channel "
+                "(deploy/camera-agent-policy.json)",
+            )
+        except BotoCoreError as exc:
+            return Check("turn", FAIL, f"cannot reach {self._where}: {exc}", self._cloud_fix())
+        tls = ice.IceServers(self.s).tls_context
+        probe = ice.check_turn(entries, self.s.turn_transport, tls, TURN_TIMEOUT)
+        detail = f"turn_transport {self.s.turn_transport}: {probe.detail}"
+        return Check("turn", OK if probe.ok else FAIL, detail, probe.fix)
 
     def _camera_on_local_cloud(self, name: str, cam: CameraConfig, here: Any, start: str) -> Check:
         from alexa_doorbell.cloud.admin import admin_headers

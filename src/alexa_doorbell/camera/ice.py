@@ -409,3 +409,79 @@ async def turn_probe(
     finally:
         transport.close()
     return (relayed[0], relayed[1]), time.perf_counter() - started
+
+
+# -- doctor's checks --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Probe:
+    """What a check of one server found: ``ok``, what it saw and, when not, the fix."""
+
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+UDP_FIX = (
+    "this network blocks UDP to it (or the host/port is wrong): set use_turn = true with "
+    'turn_transport = "auto", so TURN over TLS on TCP 443 carries the media'
+)
+
+
+def check_stun(url: str, timeout: float = 3.0) -> Probe:
+    """A STUN binding request to ``url``: the public address this machine has there."""
+    try:
+        (ip, port), took = asyncio.run(stun_probe(url, timeout))
+    except TimeoutError:
+        return Probe(False, f"no answer from {url} in {timeout:.0f} s", UDP_FIX)
+    except (OSError, ValueError) as exc:
+        return Probe(False, f"{url}: {exc}", "check the host name in stun_urls and this DNS")
+    return Probe(True, f"public address {ip}:{port} (answered in {took * 1000:.0f} ms)")
+
+
+def check_turn(
+    entries: list[dict[str, Any]],
+    transport: TurnTransport,
+    tls_context: ssl.SSLContext | None,
+    timeout: float = 5.0,
+) -> Probe:
+    """An allocation on the first UDP and the first TLS server of a GetIceServerConfig list."""
+    servers = turn_servers(entries, time.time())
+    probes = choose_relays(servers, "auto")
+    if not probes:
+        return Probe(
+            False,
+            "GetIceServerConfig listed no TURN server this camera can use",
+            "check the channel in the KVS console; without TURN only STUN can help",
+        )
+
+    async def run() -> list[str | tuple[tuple[str, int], float]]:
+        async def one(s: TurnServer) -> str | tuple[tuple[str, int], float]:
+            try:
+                return await turn_probe(s, tls_context, timeout)
+            except TimeoutError:
+                return f"no answer in {timeout:.0f} s"
+            except Exception as exc:
+                return f"refused: {exc}" if "401" not in str(exc) else "credentials refused (401)"
+
+        return list(await asyncio.gather(*(one(s) for s in probes)))
+
+    results = dict(zip((s.kind for s in probes), asyncio.run(run()), strict=True))
+    parts, works = [], set()
+    for kind, res in results.items():
+        if isinstance(res, tuple):
+            works.add(kind)
+            parts.append(f"{kind.upper()} relay {res[0][0]}:{res[0][1]} in {res[1] * 1000:.0f} ms")
+        else:
+            parts.append(f"{kind.upper()} {res}")
+    detail = "; ".join(parts)
+    used = {s.kind for s in choose_relays(servers, transport)}
+    if works & used:
+        return Probe(True, detail)
+    if works:
+        return Probe(False, detail, 'set turn_transport = "auto" (it uses whichever gets through)')
+    return Probe(
+        False,
+        detail,
+        "this network lets the camera reach no TURN server: allow UDP or TCP 443 out to "
+        + ", ".join(sorted({s.host for s in probes})),
+    )
