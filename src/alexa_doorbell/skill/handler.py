@@ -1,7 +1,8 @@
 """AWS Lambda entry point of the skill: ``lambda_handler(event, context)``.
 
-Imports only the standard library and our pure modules at load time; boto3
-and urllib3 come in when the skill is first built (once per warm container).
+Imports only the standard library and the Alexa message modules it needs to
+answer an error at load time; the skill itself, boto3 and urllib3 come in when
+the skill is first built (once per warm container).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from alexa_doorbell.alexa import errors as E
 from alexa_doorbell.alexa.directive import salvage
 from alexa_doorbell.alexa.responses import error_response
-from alexa_doorbell.skill.app import Skill
 
 if TYPE_CHECKING:
     from boto3.session import Session
 
+    from alexa_doorbell.skill.app import Skill
     from alexa_doorbell.skill.config import SkillConfig
     from alexa_doorbell.store.base import Store
 
@@ -40,6 +41,7 @@ def build(
     ``cfg.cameras`` in its catalog), Login with Amazon and KVS through ``session``
     (default: boto3's for ``cfg.region``). ``warm``: create the KVS client now."""
     from alexa_doorbell.amazon.lwa import LwaClient
+    from alexa_doorbell.skill.app import Skill
     from alexa_doorbell.skill.rtc import KvsRelay
     from alexa_doorbell.store import open_store, seed_catalog
 
