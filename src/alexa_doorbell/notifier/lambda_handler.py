@@ -2,8 +2,9 @@
 
 The camera side invokes it (``notifier.client.LambdaNotifier``) and the
 template's schedule runs its sweep; it shares the skill's store. Standard
-library, boto3 and urllib3 only. Requests are JSON objects with an ``action``
-(see :func:`handle`); replies never carry a token.
+library, boto3 and urllib3 only; like the skill's handler it loads what an
+error answer needs, and the notifier itself with the first request. Requests are
+JSON objects with an ``action`` (see :func:`handle`); replies never carry a token.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alexa_doorbell.amazon.events import redact
-from alexa_doorbell.notifier.state_report import EventSender, Outcome
-from alexa_doorbell.skill.config import SkillConfig
+
+if TYPE_CHECKING:
+    from alexa_doorbell.notifier.state_report import EventSender, Outcome
 
 log = logging.getLogger("alexa_doorbell.notify")
 
@@ -29,6 +31,9 @@ def build_from_env(env: Mapping[str, str] | None = None) -> EventSender:
     """The notifier wired from ``ALEXA_DOORBELL_*`` variables (see skill/config.py), among
     them ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s) and ``ALEXA_DOORBELL_EVENT_GATEWAY_URL``
     (default: the user's regional gateway; the local cloud when CLOUD=local)."""
+    from alexa_doorbell.notifier.state_report import EventSender
+    from alexa_doorbell.skill.config import SkillConfig
+
     return EventSender.from_config(SkillConfig.from_env(env))
 
 
