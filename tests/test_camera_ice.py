@@ -44,13 +44,17 @@ KVS_LIKE = [
 
 
 # -- pure parts ----------------------------------------------------------------------------
-def test_kvs_stun_is_the_default_in_aws_only() -> None:
+def test_kvs_stun_and_turn_are_the_default_in_aws_only() -> None:
     assert Settings(cloud="aws", region="eu-west-1").stun_urls == [
         "stun:stun.kinesisvideo.eu-west-1.amazonaws.com:443"
     ]
     assert Settings(cloud="aws", stun_urls=[]).stun_urls == []  # explicitly none
     assert Settings(cloud="aws", stun_urls=["stun:10.0.0.1"]).stun_urls == ["stun:10.0.0.1"]
     assert Settings(cloud="local").stun_urls == []
+    # TURN too, where the figures say it costs a round trip (bench/ice_bench.py).
+    assert Settings(cloud="aws").use_turn is True
+    assert Settings(cloud="aws", use_turn=False).use_turn is False
+    assert Settings(cloud="local").use_turn is False
     with pytest.raises(ValueError, match="not a STUN URL"):
         Settings(cloud="aws", stun_urls=["stun.l.google.com:19302"])
 

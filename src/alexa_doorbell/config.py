@@ -288,7 +288,8 @@ class Settings(BaseSettings):
     # STUN for the camera's answer: unset with cloud = "aws", the region's KVS STUN server;
     # none on the local cloud
     stun_urls: list[str] = Field(default_factory=list)
-    use_turn: bool = False  # ask KVS GetIceServerConfig for TURN servers
+    # TURN relays from KVS GetIceServerConfig: unset with cloud = "aws", true; false locally
+    use_turn: bool = False
     # Which TURN relays: "udp", "tls" (TCP 443 at KVS) or "auto", both at once (camera/ice.py)
     turn_transport: Literal["auto", "udp", "tls"] = "auto"
     max_viewers: int = 10
@@ -336,12 +337,17 @@ class Settings(BaseSettings):
         return [url.strip() for url in value]
 
     @model_validator(mode="after")
-    def _kvs_stun_by_default(self) -> Settings:
-        # Amazon wants a server-reflexive or relay candidate from a camera behind NAT.
-        if self.cloud == "aws" and "stun_urls" not in self.model_fields_set:
-            from alexa_doorbell.camera.ice import kvs_stun_url
+    def _kvs_stun_and_turn_by_default(self) -> Settings:
+        # Amazon wants a server-reflexive or relay candidate from a camera behind NAT; a
+        # relay costs one round trip more and gets through UDP-blocking networks
+        # (bench/ice_bench.py, docs/camera.md#home-networks-nat-and-firewalls).
+        if self.cloud == "aws":
+            if "stun_urls" not in self.model_fields_set:
+                from alexa_doorbell.camera.ice import kvs_stun_url
 
-            self.stun_urls = [kvs_stun_url(self.region)]
+                self.stun_urls = [kvs_stun_url(self.region)]
+            if "use_turn" not in self.model_fields_set:
+                self.use_turn = True
         return self
 
     @field_validator("mqtt_base_topic", "frigate_topic_prefix", "ha_discovery_prefix")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # Once a relay over TCP/TLS exists, what STUN and the UDP relay still get. A UDP reply
 # takes one round trip, a TLS allocation at least four: UDP that has not answered by
 # then is blocked. Seconds.
-UDP_GRACE = 0.1
+UDP_GRACE = 0.05
 # Relays of one server, preferred in this order when several work (RFC 8445 §5.1.2.2).
 RELAY_PREFERENCE: dict[str, int] = {"udp": 65535, "tcp": 32767, "tls": 32766}
 
