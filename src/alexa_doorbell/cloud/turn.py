@@ -34,7 +34,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +198,7 @@ class Coturn:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches the cloud, which stops it
+            preexec_fn=_die_with_parent(),
         )
         await self._wait_ready(logfile)
         self.started_in = time.monotonic() - t0
@@ -292,6 +295,24 @@ class Coturn:
         except TimeoutError:
             proc.kill()
             await asyncio.to_thread(proc.wait)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A child set-up that ends coturn when the cloud's thread ends, even by SIGKILL
+    (Linux PR_SET_PDEATHSIG): no coturn outlives a cloud that could not stop it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def setup() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the cloud died before prctl took effect
+            os._exit(1)
+
+    return setup
 
 
 def coturn_binary() -> str | None:
