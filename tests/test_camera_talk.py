@@ -294,7 +294,7 @@ async def test_full_duplex_echo_canceller_removes_the_users_voice_from_the_door(
 
 def test_lambda_reads_talk_from_cameras_json(caplog: pytest.LogCaptureFixture) -> None:
     """The skill in AWS (ALEXA_DOORBELL_CAMERAS, CamerasJson) says full duplex for talk "full"."""
-    from alexa_doorbell.skill.config import parse_cameras
+    from alexa_doorbell.lambda_config import parse_cameras
 
     cams = parse_cameras(
         '[{"endpoint_id": "a", "talk": "full"}, {"endpoint_id": "b", "talk": "half"},'

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.lambda_config import ConfigError, SkillConfig
 from alexa_doorbell.notifier import lambda_handler as notify
 from alexa_doorbell.skill import handler
-from alexa_doorbell.skill.config import ConfigError, SkillConfig
 from tests import directives as D
 
 

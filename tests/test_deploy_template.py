@@ -311,7 +311,7 @@ def test_account_linking_uses_login_with_amazon() -> None:
 
 
 def test_lambda_environment_is_what_the_skill_reads(template: dict[str, Any]) -> None:
-    config = ROOT / "src" / "alexa_doorbell" / "skill" / "config.py"
+    config = ROOT / "src" / "alexa_doorbell" / "lambda_config" / "__init__.py"
     read = set(re.findall(r'get\("([A-Z_]+)"', config.read_text()))
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     unknown = {k for k in env if k.removeprefix("ALEXA_DOORBELL_") not in read}
@@ -319,7 +319,7 @@ def test_lambda_environment_is_what_the_skill_reads(template: dict[str, Any]) ->
 
 
 def test_default_camera_catalog_parses(template: dict[str, Any]) -> None:
-    from alexa_doorbell.skill.config import parse_cameras
+    from alexa_doorbell.lambda_config import parse_cameras
 
     cameras = template["Globals"]["Function"]["Environment"]["Variables"]["ALEXA_DOORBELL_CAMERAS"]
     condition, given, default = cameras["Fn::If"]

@@ -12,7 +12,7 @@ from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.inputs.gpio import Debouncer, GpioButton
 from alexa_doorbell.inputs.runner import Inputs
 from alexa_doorbell.inputs.sink import Event
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 from tests.helpers.inputs import RecordingSink
 
 gpiozero = pytest.importorskip("gpiozero", reason="the gpio extra (gpiozero) is not installed")

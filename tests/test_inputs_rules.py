@@ -17,7 +17,7 @@ from alexa_doorbell.inputs.homeassistant import HaCamera, Topics, discovery_conf
 from alexa_doorbell.inputs.mqtt import parse_mqtt_url, read_credentials
 from alexa_doorbell.inputs.payloads import ON_WORDS, PRESS_WORDS, PayloadError, read_state
 from alexa_doorbell.inputs.sink import QUEUE_LIMIT, Detection, Dispatcher, Motion, OnceLog, Press
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 from tests.helpers.inputs import (
     Z2M_BUTTON_SINGLE,
     Z2M_BUTTON_STATE,

@@ -15,7 +15,7 @@ import pytest
 from alexa_doorbell.config import CameraConfig, Settings, WebhookConfig
 from alexa_doorbell.inputs.runner import Inputs
 from alexa_doorbell.inputs.webhook import MIN_SECRET, read_secret, signature
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 from tests.helpers.inputs import RecordingSink, tiny_jpeg
 
 SECRET = "b1f4c9e27a3d8e6f0c5a9b2d7e4f1a8c"

@@ -46,7 +46,7 @@ def test_zip_is_small_reproducible_and_lambda_only(tmp_path: Path) -> None:
     ):
         assert needed in names
     tops = {n.split("/")[1] for n in names if n.count("/") > 1}
-    assert tops <= {"alexa", "skill", "notifier", "amazon", "kvs", "store"}
+    assert tops <= {"alexa", "skill", "notifier", "amazon", "kvs", "store", "lambda_config"}
     assert not [n for n in names if "schema.json" in n or "__pycache__" in n]
     # Only the KVS modules the skill uses (signaling/presign are the camera's).
     assert sorted(n for n in names if "/kvs/" in n) == [

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig
+from alexa_doorbell.lambda_config import ConfigError, SkillConfig
 from alexa_doorbell.skill import handler
-from alexa_doorbell.skill.config import ConfigError, SkillConfig
 from alexa_doorbell.skill.detection import enabled_classes
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.base import DetectionClasses, Device, Health, Motion

@@ -11,14 +11,14 @@ import pytest
 
 from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.commands.skill import invoke_cli
-from alexa_doorbell.skill import handler
-from alexa_doorbell.skill.config import (
+from alexa_doorbell.lambda_config import (
     LOCAL_LWA_CLIENT_ID,
     LOCAL_LWA_CLIENT_SECRET,
     ConfigError,
     SkillConfig,
     parse_cameras,
 )
+from alexa_doorbell.skill import handler
 from tests import directives as D
 from tests.test_skill import link
 

@@ -15,7 +15,7 @@ secret from the environment or AWS Secrets Manager, never from this file.
 
 The Lambda path does not import this module (pydantic is not in the Lambda
 runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
-``alexa_doorbell.skill.config``, where the defaults both share live.
+``alexa_doorbell.lambda_config``, where the defaults both share live.
 ``Settings.lambda_config()`` turns these settings into that module's
 ``SkillConfig``, from which the skill and the notifier are built.
 """
@@ -48,7 +48,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from alexa_doorbell import config_errors
 from alexa_doorbell.amazon.events import GATEWAYS as EVENT_GATEWAYS
-from alexa_doorbell.skill.config import (
+from alexa_doorbell.lambda_config import (
     LAMBDA_VARIABLES,
     LOCAL_LWA_CLIENT_ID,
     LOCAL_LWA_CLIENT_SECRET,
@@ -65,7 +65,7 @@ ENV_PREFIX = "ALEXA_DOORBELL_"
 CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
 DEFAULT_CONFIG_FILE = "alexa-doorbell.toml"
 # ALEXA_DOORBELL_* names that are no Settings field yet no typo either: read by the
-# Lambda functions (skill/config.py), beside the settings for secrets that never live in
+# Lambda functions (lambda_config/), beside the settings for secrets that never live in
 # the file (web/auth.py, cloud/admin.py), or by the test suite's own knobs (README).
 OTHER_VARIABLES = frozenset(
     {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE", "DASHBOARD_PASSWORD_ARN"}

@@ -20,7 +20,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from alexa_doorbell.skill.config import PREFIX, ConfigError
+from alexa_doorbell.lambda_config import PREFIX, ConfigError
 
 Loc = Sequence[int | str]
 _SECRET = re.compile(r"secret|password|token|key", re.IGNORECASE)

@@ -30,7 +30,7 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 # The two Lambda functions' packages, whole (DESIGN.md's floors, lowest first).
 LAMBDA_PACKAGES = ("skill", "notifier")
 # The floors beneath them: only the modules the Lambda packages import.
-LOWER_PACKAGES = ("alexa", "kvs", "amazon", "store")
+LOWER_PACKAGES = ("alexa", "kvs", "amazon", "store", "lambda_config")
 # What the Lambda runtime has besides the standard library.
 RUNTIME_LIBRARIES = frozenset({"boto3", "botocore", "urllib3"})
 

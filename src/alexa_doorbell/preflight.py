@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings

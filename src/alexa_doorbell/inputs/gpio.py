@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alexa_doorbell.inputs.sink import Event, Press
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 WIDTH = 640  # pixels the picture is scaled to before looking
 MIN_WEIGHT = 0.8  # the SVM's margin a window needs to count as a person

@@ -29,7 +29,7 @@ from alexa_doorbell.inputs.homeassistant import OFFLINE, HaCamera, HomeAssistant
 from alexa_doorbell.inputs.mqtt import MqttConnection, broker_from_settings
 from alexa_doorbell.inputs.sink import Dispatcher, EventSink
 from alexa_doorbell.inputs.topics import TopicInput, rules_for
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 if TYPE_CHECKING:  # imported when used: an agent without them does not load them
     from alexa_doorbell.inputs.frames import FrameAnalyzer

@@ -47,7 +47,7 @@ from alexa_doorbell.alexa.smartvision import IMAGE_NET_CLASSES, image_net_class
 from alexa_doorbell.httpguard import HostGuard, bearer_matches, is_loopback
 from alexa_doorbell.httpserver import LoopServer, listen, server_config
 from alexa_doorbell.inputs.sink import Detection, Event, Motion, Press
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 
 log = logging.getLogger(__name__)
 

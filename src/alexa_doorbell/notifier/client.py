@@ -20,9 +20,9 @@ import threading
 import time
 from typing import Any, Protocol
 
+from alexa_doorbell.lambda_config import SkillConfig
 from alexa_doorbell.notifier.state_report import DOORBELL_PRESS, EventSender, Outcome
 from alexa_doorbell.notifier.tokens import TokenStatus
-from alexa_doorbell.skill.config import SkillConfig
 from alexa_doorbell.store.base import RtcSession, Store
 
 log = logging.getLogger("alexa_doorbell.notify")

@@ -28,11 +28,11 @@ _build_lock = threading.Lock()
 
 
 def build_from_env(env: Mapping[str, str] | None = None) -> EventSender:
-    """The notifier wired from ``ALEXA_DOORBELL_*`` variables (see skill/config.py), among
+    """The notifier wired from ``ALEXA_DOORBELL_*`` variables (see lambda_config/), among
     them ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s) and ``ALEXA_DOORBELL_EVENT_GATEWAY_URL``
     (default: the user's regional gateway; the local cloud when CLOUD=local)."""
+    from alexa_doorbell.lambda_config import SkillConfig
     from alexa_doorbell.notifier.state_report import EventSender
-    from alexa_doorbell.skill.config import SkillConfig
 
     return EventSender.from_config(SkillConfig.from_env(env))
 

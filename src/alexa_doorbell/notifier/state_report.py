@@ -39,6 +39,7 @@ from alexa_doorbell.amazon.events import (
     redact,
 )
 from alexa_doorbell.amazon.lwa import LwaClient
+from alexa_doorbell.lambda_config import SkillConfig
 from alexa_doorbell.notifier.tokens import (
     REFRESH_MARGIN,
     RELINK_HINT,
@@ -49,7 +50,6 @@ from alexa_doorbell.notifier.tokens import (
     TokenRefresher,
     TokenStatus,
 )
-from alexa_doorbell.skill.config import SkillConfig
 from alexa_doorbell.store import open_store, seed_catalog
 from alexa_doorbell.store.base import Device, EventRecord, Health, Store, Tokens
 

@@ -17,7 +17,7 @@ from alexa_doorbell.amazon.lwa import (
     LwaUnavailable,
 )
 from alexa_doorbell.kvs.errors import KvsError, KvsThrottled, KvsUnreachable
-from alexa_doorbell.skill.config import ConfigError
+from alexa_doorbell.lambda_config import ConfigError
 from alexa_doorbell.store.base import StoreError
 
 

@@ -20,8 +20,8 @@ from alexa_doorbell.alexa.responses import error_response
 if TYPE_CHECKING:
     from boto3.session import Session
 
+    from alexa_doorbell.lambda_config import SkillConfig
     from alexa_doorbell.skill.app import Skill
-    from alexa_doorbell.skill.config import SkillConfig
     from alexa_doorbell.store.base import Store
 
 log = logging.getLogger("alexa_doorbell.skill")
@@ -69,8 +69,8 @@ def build(
 
 
 def build_from_env(env: Mapping[str, str] | None = None) -> Skill:
-    """The skill wired from ``ALEXA_DOORBELL_*`` variables (see skill/config.py)."""
-    from alexa_doorbell.skill.config import SkillConfig
+    """The skill wired from ``ALEXA_DOORBELL_*`` variables (see lambda_config/)."""
+    from alexa_doorbell.lambda_config import SkillConfig
 
     return build(SkillConfig.from_env(env), warm=True)
 

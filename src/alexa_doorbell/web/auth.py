@@ -73,7 +73,7 @@ def read_password(region: str, environ: Mapping[str, str] = os.environ) -> str |
         return value
     arn = environ.get(PASSWORD_ENV + "_ARN")
     if arn:
-        from alexa_doorbell.skill.config import read_secret
+        from alexa_doorbell.lambda_config import read_secret
 
         try:
             return read_secret(arn, region)

@@ -53,6 +53,9 @@ class AudioSource:
     async def _produce(self) -> np.ndarray:
         return self._samples()
 
+    def release(self) -> None:
+        """Nobody listens: let go of what can be opened again (a device, a file)."""
+
     def close(self) -> None:
         pass
 

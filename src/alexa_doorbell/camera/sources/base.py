@@ -45,6 +45,7 @@ class VideoSource:
     height: int
     fps: float
     passthrough = False  # True: read_packet() yields H.264 access units, nothing to encode
+    epoch = 0.0  # the time.monotonic() its pts count from
 
     async def read(self) -> av.VideoFrame:
         raise NotImplementedError

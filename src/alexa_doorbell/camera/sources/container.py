@@ -39,7 +39,7 @@ class ContainerVideoSource(VideoSource):
         self._container: Any = None
         self._frames: Any = None
         self._start = time.monotonic()  # pacing origin; moves when we fall behind
-        self._epoch = self._start  # pts origin; never moves, so pts only grow
+        self._epoch = self.epoch = self._start  # pts origin; never moves, so pts only grow
         self._offset = 0.0  # seconds added per loop of a file
         self._last = 0.0
         # A read runs in a worker thread: closing the container under it crashes FFmpeg.

@@ -49,7 +49,7 @@ class H264PassthroughSource(VideoSource):
         self._container: Any = None
         self._pending: list[av.Packet] = []
         self._start = time.monotonic()
-        self._epoch = self._start
+        self._epoch = self.epoch = self._start
         self._offset: float | None = None  # source seconds -> agent seconds
         self._loop_offset = 0.0
         self._last: float | None = None

@@ -18,6 +18,7 @@ class TestPatternSource(VideoSource):
         self.pattern = TestPattern(width, height)
         self.counter = 0
         self._pacer = Pacer(1 / fps)
+        self.epoch = self._pacer.start
 
     async def read(self) -> av.VideoFrame:
         await self._pacer.wait()

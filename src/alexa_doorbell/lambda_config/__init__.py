@@ -1,4 +1,8 @@
-"""Skill settings from the environment, with the standard library only (Lambda path).
+"""The Lambda functions' settings from the environment, standard library only.
+
+Both functions, the skill (``skill/``) and the notifier (``notifier/``), are built
+from a ``SkillConfig``; it lives beneath both so neither imports the other. Here too
+``ConfigError``, the one exception for a bad setting, which every floor above raises.
 
 Reads the same ``ALEXA_DOORBELL_*`` variables as ``alexa_doorbell.config``
 (which needs pydantic and so stays off the Lambda path; it takes the defaults
