@@ -28,12 +28,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from alexa_doorbell.alexa.directive import ENDPOINT_ID_RE
 
 if TYPE_CHECKING:
-    from alexa_doorbell.config import Settings
+    from boto3.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,34 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 class SnapshotError(Exception):
     """A snapshot that cannot be stored or read; the message says what to do."""
+
+
+class LocalS3(Protocol):
+    """Where the local cloud's S3 listens (``Settings.local``)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def tls_port(self) -> int: ...
+
+
+class SnapshotSettings(Protocol):
+    """What the store reads of the settings; ``config.Settings`` is one (this floor sits
+    below the settings, so it names only what it uses)."""
+
+    @property
+    def snapshot_bucket(self) -> str | None: ...
+    @property
+    def snapshot_url_expiry(self) -> int: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def is_local(self) -> bool: ...
+    @property
+    def local(self) -> LocalS3: ...
+    @property
+    def ca_file(self) -> Path: ...
+    def boto_session(self) -> Session: ...
 
 
 class S3Client(Protocol):
@@ -123,7 +152,7 @@ def snapshot_key(endpoint_id: str, event_id: str, taken_at: float, extension: st
     return f"{PREFIX}/{endpoint_id}/{stamp}-{safe_event}.{extension}"
 
 
-def bucket_name(settings: Settings) -> str:
+def bucket_name(settings: SnapshotSettings) -> str:
     """The snapshot bucket: ``snapshot_bucket``, or the local cloud's own."""
     if settings.snapshot_bucket:
         return settings.snapshot_bucket
@@ -173,7 +202,7 @@ class SnapshotStore:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SnapshotStore:
+    def from_settings(cls, settings: SnapshotSettings) -> SnapshotStore:
         """The bucket of ``settings``: in AWS, or the local cloud's S3 on its TLS port."""
         if settings.is_local:
             local = settings.local
