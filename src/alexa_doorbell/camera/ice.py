@@ -199,12 +199,9 @@ class IceServers:
         """How TURN servers over TLS are verified: the local cloud's certificate, or the
         system's trust store (KVS's turns: URIs name hosts with public certificates)."""
         if self._tls is None:
-            from alexa_doorbell.cloud.tls import client_context
-
             local = self.settings.is_local
-            self._tls = (
-                client_context(self.settings.ca_file) if local else ssl.create_default_context()
-            )
+            cafile = str(self.settings.ca_file) if local else None
+            self._tls = ssl.create_default_context(cafile=cafile)
         return self._tls
 
     async def start(self) -> None:
