@@ -123,3 +123,14 @@ async def test_doctor_sees_the_public_address_and_the_relays(
     status, text = checks["stun 127.0.0.1"]
     assert rc == 1 and status == "FAIL" and "no answer" in text
     assert "use_turn = true" in text and 'turn_transport = "auto"' in text
+
+
+async def test_without_turnserver_installed_the_cloud_says_what_to_install(
+    make_cloud: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("alexa_doorbell.cloud.turn.coturn_binary", lambda: None)
+    handle = make_cloud(cameras=SMALL)
+    reply = await asyncio.to_thread(ice_config, handle.settings)
+    assert reply["IceServerList"] == []
+    [said] = [r.getMessage() for r in caplog.records if "no TURN server" in r.getMessage()]
+    assert "apt-get install coturn" in said
