@@ -28,13 +28,9 @@ from alexa_doorbell.camera.agent import CameraAgent, store_connectivity
 from alexa_doorbell.cloud.admin import admin_headers
 from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, reply_name
 from alexa_doorbell.cloud.echo import EchoShow
+from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings
 from alexa_doorbell.store import open_store
-
-try:  # where the skill is built from settings (its module moved once)
-    from alexa_doorbell.commands.skill import build_skill
-except ImportError:  # pragma: no cover
-    from alexa_doorbell.skill.local import build_skill  # type: ignore[no-redef]
 
 ENDPOINT = "front-door"
 
