@@ -1,12 +1,8 @@
-"""``alexa-doorbell demo``: the whole system on one machine, watched by a simulated Echo Show.
+"""The demo's story: each step a method of ``Demo``, in the order a user lives them.
 
-It starts the local cloud, the skill (invoked as Alexa invokes a Lambda: JSON
-in, JSON out), a camera agent in its own process and a simulated Echo Show,
-then plays the user's story one step at a time: link the skill, discover,
-live view, talk, session events, the talk modes ("show me" and "talk to" a
-full-duplex, a half-duplex and a no-talk camera, :mod:`alexa_doorbell.demo_talk`),
-a doorbell press that opens the live view, and the camera going offline. Each
-step either passes with its figures or names what was expected and what was seen.
+The local cloud and the skill in this process, the camera agent in its own, the
+simulated Echo Show watching; each step returns a line of figures or raises
+``StepFailed`` with what it expected and what it saw.
 """
 
 from __future__ import annotations
@@ -18,73 +14,27 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import wave
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 
 from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, new_session_id, reply_name
 from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.demo.report import fmt_ms, print_result, rounded
+from alexa_doorbell.demo.steps import (
+    SILENCE_RMS,
+    StepFailed,
+    StepResult,
+    expect,
+    wait_until,
+    wav_stats,
+)
 from alexa_doorbell.notifier.client import Notifier, local_notifier
 
 DEMO_USER = "amzn1.account.DEMOUSER0000000000000000000"
-SILENCE_RMS = 0.003  # RMS relative to full scale (about -50 dBFS): below is silence
-DEFAULT_OUT_DIR = Path("demo-output")
-
-
-class StepFailed(Exception):
-    """A step did not see what it expected."""
-
-    def __init__(self, expected: str, seen: str) -> None:
-        super().__init__(f"expected {expected}; saw {seen}")
-        self.expected = expected
-        self.seen = seen
-
-
-@dataclass
-class StepResult:
-    name: str
-    title: str
-    ok: bool = False
-    ms: float = 0.0
-    detail: str = ""
-    expected: str | None = None
-    seen: str | None = None
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "name": self.name,
-            "title": self.title,
-            "ok": self.ok,
-            "ms": round(self.ms, 1),
-            "detail": self.detail,
-            "figures": self.figures,
-        }
-        if not self.ok:
-            d["expected"], d["seen"] = self.expected, self.seen
-        return d
-
-
-def _expect(condition: bool, expected: str, seen: Any) -> None:
-    if not condition:
-        raise StepFailed(expected, str(seen))
-
-
-def wav_stats(path: Path) -> tuple[float, float]:
-    """(seconds, RMS relative to full scale) of a mono 16-bit WAV file."""
-    with wave.open(str(path), "rb") as w:
-        frames = w.readframes(w.getnframes())
-        seconds = w.getnframes() / float(w.getframerate() or 1)
-    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
-    rms = float(np.sqrt(np.mean(samples**2))) / 32768 if samples.size else 0.0
-    return seconds, rms
 
 
 class Demo:
@@ -177,18 +127,8 @@ class Demo:
         return not failed
 
     def _print(self, r: StepResult) -> None:
-        if self.json_output:
-            return
-        if r.ok:
-            self.console.print(f"[green]✔[/green] {r.title} [dim]({r.ms:.0f} ms)[/dim] {r.detail}")
-        else:
-            self.console.print(f"[red]✘ {r.title}[/red]")
-            self.console.print(f"    expected: {r.expected}")
-            self.console.print(f"    saw:      {r.seen}")
-            if self.camera_log.exists():
-                self.console.print(f"    camera log: {self.camera_log}")
-        if r.name == "talk_modes" and r.figures.get("sessions"):
-            self.console.print(_talk_table(r.figures["sessions"]))
+        if not self.json_output:
+            print_result(self.console, r, self.camera_log)
 
     # -- steps -----------------------------------------------------------------------
     async def start_cloud(self) -> str:
@@ -250,19 +190,19 @@ class Demo:
         linked = self.cloud.lwa.link(user_id=DEMO_USER, name="Demo User")
         self.alexa = SimulatedAlexa(self.skill.handle, linked["access_token"])
         reply = await asyncio.to_thread(self.alexa.accept_grant, linked["code"])
-        _expect(
+        expect(
             reply_name(reply) == "Alexa.Authorization.AcceptGrant.Response",
             "AcceptGrant.Response",
             f"{reply_name(reply)} {reply['event']['payload']}",
         )
         tokens = self.store.get_tokens(DEMO_USER)
-        _expect(tokens is not None, "tokens stored for the user", "no tokens in the store")
+        expect(tokens is not None, "tokens stored for the user", "no tokens in the store")
         return f"user {DEMO_USER[:24]}…, tokens stored (expire in {tokens.expires_in():.0f} s)"
 
     async def discover(self) -> str:
         assert self.alexa is not None
         reply = await asyncio.to_thread(self.alexa.discover)
-        _expect(
+        expect(
             reply_name(reply) == "Alexa.Discovery.Discover.Response",
             "Discover.Response",
             reply_name(reply),
@@ -270,13 +210,13 @@ class Demo:
         endpoints = {e["endpointId"]: e for e in reply["event"]["payload"]["endpoints"]}
         self.endpoints = endpoints
         ep = endpoints.get(self.cam.endpoint_id)
-        _expect(ep is not None, f"endpoint {self.cam.endpoint_id}", sorted(endpoints))
+        expect(ep is not None, f"endpoint {self.cam.endpoint_id}", sorted(endpoints))
         assert ep is not None
         interfaces = [c["interface"] for c in ep["capabilities"]]
-        _expect("Alexa.RTCSessionController" in interfaces, "an RTCSessionController", interfaces)
+        expect("Alexa.RTCSessionController" in interfaces, "an RTCSessionController", interfaces)
         if self.cam.doorbell:
-            _expect("Alexa.DoorbellEventSource" in interfaces, "a DoorbellEventSource", interfaces)
-        _expect(
+            expect("Alexa.DoorbellEventSource" in interfaces, "a DoorbellEventSource", interfaces)
+        expect(
             ep["displayCategories"][0] == "CAMERA", "CAMERA listed first", ep["displayCategories"]
         )
         self.figures["discover"] = {"endpoints": len(endpoints), "interfaces": interfaces}
@@ -303,7 +243,7 @@ class Demo:
         except ValueError as exc:
             await echo.close()
             raise StepFailed("AnswerGeneratedForSession", str(exc)) from None
-        _expect("H264" in answer, "an H.264 video answer", "no H264 in the answer")
+        expect("H264" in answer, "an H.264 video answer", "no H264 in the answer")
         got = await echo.wait_frames(frames, timeout=20)
         if got < frames:
             await echo.close()
@@ -320,7 +260,7 @@ class Demo:
         self.echo, self.session_id = echo, session_id
         r = echo.report()
         if self.source == "testsrc":  # other sources carry no burned-in counter
-            _expect(
+            expect(
                 r.first_counter is not None
                 and r.last_counter is not None
                 and r.last_counter > r.first_counter,
@@ -334,14 +274,14 @@ class Demo:
             "fps": round(r.fps, 1),
             "resolution": f"{r.width}x{r.height}",
             "video_codec": r.video_codec,
-            "glass_to_glass_ms": _round(r.latency_ms_median),
-            "glass_to_glass_p95_ms": _round(r.latency_ms_p95),
+            "glass_to_glass_ms": rounded(r.latency_ms_median),
+            "glass_to_glass_p95_ms": rounded(r.latency_ms_p95),
             "counter": [r.first_counter, r.last_counter],
         }
         return (
             f"answer {r.answer_ms:.0f} ms, first frame {r.first_frame_ms:.0f} ms, "
             f"{r.frames} frames {r.width}x{r.height} {r.fps:.0f} fps, "
-            f"glass-to-glass {_fmt_ms(r.latency_ms_median)}"
+            f"glass-to-glass {fmt_ms(r.latency_ms_median)}"
         )
 
     async def _session_event(self, name: str) -> None:
@@ -350,7 +290,7 @@ class Demo:
         reply = await asyncio.to_thread(
             self.alexa.session_event, name, self.cam.endpoint_id, self.session_id
         )
-        _expect(reply_name(reply) == f"Alexa.RTCSessionController.{name}", name, reply_name(reply))
+        expect(reply_name(reply) == f"Alexa.RTCSessionController.{name}", name, reply_name(reply))
 
     async def session_connected(self) -> str:
         await self._session_event("SessionConnected")
@@ -361,18 +301,18 @@ class Demo:
         # the camera's audio to the Echo.
         await asyncio.sleep(2.0)
         r = self.echo.report()
-        _expect(
+        expect(
             r.talk_seconds > 1.0,
             "the Echo to send its microphone audio",
             f"{r.talk_seconds:.1f} s sent",
         )
-        _expect(
+        expect(
             r.audio_seconds > 1.0,
             "audio from the camera at the Echo",
             f"{r.audio_seconds:.1f} s received",
         )
         if self.source == "testsrc":
-            _expect(
+            expect(
                 r.audio_rms > SILENCE_RMS,
                 "the camera's tone at the Echo (RMS above silence)",
                 f"RMS {r.audio_rms:.3f}",
@@ -391,24 +331,22 @@ class Demo:
         await self._session_event("SessionDisconnected")
         t0 = time.monotonic()
         # The camera closing its peer sends a DTLS close_notify: the Echo's peer closes.
-        ended = await _wait_until(
+        ended = await wait_until(
             lambda: self.echo.pc.connectionState in ("closed", "failed"), timeout=10
         )
         seen_state = self.echo.pc.connectionState
         end_ms = (time.monotonic() - t0) * 1000
         report = await self.echo.close()
-        _expect(
-            ended, "the camera to end the session within 10 s", f"connection still {seen_state}"
-        )
+        expect(ended, "the camera to end the session within 10 s", f"connection still {seen_state}")
         # The camera's WAV is complete once its session is closed.
         wavs = sorted(self.out_dir.glob("talkback-*.wav"), key=lambda p: p.stat().st_mtime)
-        _expect(bool(wavs), "a talk-back WAV at the camera's sink", "no WAV written")
+        expect(bool(wavs), "a talk-back WAV at the camera's sink", "no WAV written")
         talkback = self.out_dir / "talkback.wav"
         shutil.copyfile(wavs[-1], talkback)
         for w in wavs:
             w.unlink()
         seconds, rms = wav_stats(talkback)
-        _expect(
+        expect(
             rms > SILENCE_RMS,
             f"talk-back RMS above {SILENCE_RMS} (the Echo's tone)",
             f"RMS {rms:.3f}",
@@ -427,15 +365,15 @@ class Demo:
         )
 
     async def talk_modes(self) -> str:
-        from alexa_doorbell.demo_talk import MODE_CAMERAS, run_talk_modes
+        from alexa_doorbell.demo.talk import MODE_CAMERAS, run_talk_modes
 
         assert self.alexa is not None
         missing = [c.endpoint_id for c in MODE_CAMERAS if c.endpoint_id not in self.endpoints]
-        _expect(not missing, "the three talk-mode cameras in Discovery", f"missing {missing}")
+        expect(not missing, "the three talk-mode cameras in Discovery", f"missing {missing}")
         rows = await run_talk_modes(self.settings, self.store, self.alexa, self.endpoints)
         self.figures["talk_modes"] = {"sessions": rows}
         bad = [f"{r['camera']}/{r['utterance']}" for r in rows if not r.get("ok")]
-        _expect(
+        expect(
             not bad,
             "every camera and utterance to match the reference table",
             "; ".join(
@@ -459,13 +397,13 @@ class Demo:
         outcome = await asyncio.to_thread(self.notifier.press, self.cam.endpoint_id)
         press_ms = (time.perf_counter() - t0) * 1000
         presses = self.cloud.gateway.messages("DoorbellPress")
-        _expect(
+        expect(
             len(presses) > before,
             "a DoorbellPress accepted by the event gateway",
             "; ".join(f"{o.status} {o.detail}" for o in outcome) or "no event sent",
         )
         event = presses[-1]["event"]
-        _expect(
+        expect(
             event["endpoint"]["endpointId"] == self.cam.endpoint_id,
             f"the press for {self.cam.endpoint_id}",
             event["endpoint"]["endpointId"],
@@ -498,7 +436,7 @@ class Demo:
         reply = await asyncio.to_thread(self.alexa.report_state, self.cam.endpoint_id)
         props = {p["name"]: p["value"] for p in reply.get("context", {}).get("properties", [])}
         connectivity = props.get("connectivity", {}).get("value")
-        _expect(
+        expect(
             connectivity == "UNREACHABLE",
             "ReportState connectivity UNREACHABLE",
             f"{reply_name(reply)} connectivity={connectivity}",
@@ -508,7 +446,7 @@ class Demo:
             self.alexa.initiate_session, self.cam.endpoint_id, new_session_id(), "v=0\r\n"
         )
         fail_ms = (time.perf_counter() - t0) * 1000
-        _expect(
+        expect(
             reply_name(reply) == "Alexa.ErrorResponse ENDPOINT_UNREACHABLE",
             "ENDPOINT_UNREACHABLE",
             reply_name(reply),
@@ -546,141 +484,3 @@ class Demo:
             "events": self.cloud.gateway.messages() if self.cloud is not None else [],
             "data_dir": str(self.settings.data_dir),
         }
-
-
-async def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return check()
-
-
-def _talk_table(rows: list[dict[str, Any]]) -> Any:
-    """The reference table next to what the simulated Echo showed and each side heard."""
-    from rich.table import Table
-
-    table = Table(pad_edge=False, box=None, title_justify="left")
-    table.add_column("camera")
-    table.add_column("utterance")
-    table.add_column("an Echo Show shows (reference)", overflow="fold")
-    table.add_column("simulated Echo", overflow="fold")
-    table.add_column("door heard", no_wrap=True)
-    table.add_column("Echo heard", no_wrap=True)
-    utterances = {"show": '"show me"', "talk": '"talk to"'}
-    for r in rows:
-        shown = r.get("echo_shows")
-        same = shown == r["reference"]
-        table.add_row(
-            r["camera"],
-            utterances[r["utterance"]],
-            r["reference"],
-            "[green]✔ the same[/green]" if same else f"[red]✘ {shown}[/red]",
-            f"{r.get('door_heard_s', 0):.1f} s RMS {r.get('door_heard_rms', 0):.3f}",
-            f"{r.get('echo_heard_s', 0):.1f} s RMS {r.get('echo_heard_rms', 0):.3f}",
-        )
-    return table
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 1)
-
-
-def _fmt_ms(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.0f} ms"
-
-
-def _demo_settings(settings: Settings, keep_running: bool) -> Settings:
-    data_dir = Path(tempfile.mkdtemp(prefix="alexa-doorbell-demo-"))
-    local = settings.local.model_copy()
-    if not keep_running:  # free ports, so a demo never collides with a running cloud
-        local.port = 0
-        local.tls_port = 0
-    # Everything is on this machine: no STUN or TURN server, whatever the user set for a
-    # real deployment, so the demo sends nothing beyond it.
-    from alexa_doorbell.demo_talk import mode_camera_configs
-
-    return settings.model_copy(
-        update={
-            "cloud": "local",
-            "data_dir": data_dir,
-            # The talk-modes step's full, half and no-talk cameras, after the user's own.
-            "cameras": [*settings.cameras, *mode_camera_configs(data_dir)],
-            "store_url": "",
-            "local": local,
-            "stun_urls": [],
-            "use_turn": False,
-        }
-    )
-
-
-def run_demo(
-    settings: Settings,
-    *,
-    json_output: bool = False,
-    keep_running: bool = False,
-    source: str = "testsrc",
-    out_dir: Path | None = None,
-) -> int:
-    """Play the whole story; exit status 0 only when every step passed.
-
-    Logging is the command's to set up (``cli.configure_logging``): warnings on stderr.
-    """
-    console = Console(stderr=json_output)
-    settings = _demo_settings(settings, keep_running)
-    out = (out_dir or DEFAULT_OUT_DIR).resolve()
-    demo = Demo(settings, out, source=source, console=console, json_output=json_output)
-    if not json_output:
-        console.rule("[bold]alexa-doorbell demo[/bold]: a camera on Alexa, on this machine")
-
-    async def main() -> bool:
-        try:
-            ok = await demo.run()
-            if keep_running and demo.cloud is not None:
-                await _keep_running(demo, console)
-            return ok
-        finally:
-            await demo.close()
-
-    try:
-        ok = asyncio.run(main())
-    except KeyboardInterrupt:
-        ok = False
-    summary = demo.summary()
-    if json_output:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        console.rule("[green]every step passed[/green]" if ok else "[red]a step failed[/red]")
-        if summary["snapshot"]:
-            console.print(f"What the Echo saw:   {summary['snapshot']}")
-        if summary["talkback_wav"]:
-            console.print(f"What the camera heard: {summary['talkback_wav']}")
-    shutil.rmtree(settings.data_dir, ignore_errors=True)  # a fresh, throwaway cloud each run
-    return 0 if ok else 1
-
-
-async def _keep_running(demo: Demo, console: Console) -> None:
-    """Bring the camera back and serve the dashboard until Ctrl-C."""
-    await demo._spawn_camera()
-    local = demo.settings.local
-    console.print(
-        f"Local cloud: {local.url} (WSS {local.wss_url}); data in {demo.settings.data_dir}"
-    )
-    console.print("Point AWS tools at it with:")
-    for k, v in demo.settings.aws_env().items():
-        console.print(f"  export {k}={v}")
-    from alexa_doorbell.web.app import start_dashboard
-
-    try:
-        server = await start_dashboard(demo.settings, port=8760, store=demo.store)
-    except OSError:  # 8760 taken (another dashboard?): any free port will do
-        server = await start_dashboard(demo.settings, port=0, store=demo.store)
-    console.print(f"Dashboard: {server.url}/")
-    console.print("Running until Ctrl-C.")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
