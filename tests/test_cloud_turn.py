@@ -113,7 +113,7 @@ async def test_doctor_sees_the_public_address_and_the_relays(
     status, text = checks["turn"]
     assert status == "ok", checks
     assert re.search(r"UDP relay 127\.0\.0\.1:\d+ in \d+ ms; TLS relay 127\.0\.0\.1:\d+", text)
-    monkeypatch.setattr("alexa_doorbell.doctor.STUN_TIMEOUT", 1.0)
+    monkeypatch.setattr("alexa_doorbell.doctor.media.STUN_TIMEOUT", 1.0)
     hole = BlackHole()
     try:
         silent = variant(handle.settings, stun_urls=[f"stun:127.0.0.1:{hole.port}"])
