@@ -39,8 +39,7 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.media import (
@@ -53,18 +52,23 @@ from alexa_doorbell.camera.media import (
     WavSink,
 )
 from alexa_doorbell.camera.pattern import read_stamp
+from alexa_doorbell.cloud.echo_nack import NACK_CHECK_INTERVAL, RetryingNackGenerator
+from alexa_doorbell.cloud.echo_offer import answer_audio_direction, echo_show_offer, full_duplex_of
+
+__all__ = [
+    "SCREENS",
+    "EchoReport",
+    "EchoShow",
+    "RetryingNackGenerator",
+    "answer_audio_direction",
+    "echo_show_offer",
+    "full_duplex_of",
+    "save_png",
+]
 
 log = logging.getLogger(__name__)
 
-ECHO_SESSION_NAME = "a 2 z"
-ECHO_VIDEO_PT = 99
-ECHO_AUDIO_FMTS = "96 0 8"
 ECHO_AUDIO_PREFETCH = 2  # audio packets (20 ms each) buffered before playing
-# How a real Echo (libwebrtc's NackRequester) asks for lost video: again every
-# round trip, up to 10 times, until the packet arrives. aiortc asks once.
-NACK_DEFAULT_RTT = 0.1
-NACK_MAX_RETRIES = 10
-NACK_CHECK_INTERVAL = 0.02
 
 OfferSender = Callable[[str], "Awaitable[str] | str"]
 
@@ -83,154 +87,6 @@ SCREENS: dict[tuple[EchoMode, Utterance], str] = {
     ("watch", "show"): "feed, no talk button",
     ("watch", "talk"): "feed, no talk button",
 }
-
-
-def full_duplex_of(discovery: Any) -> bool | None:
-    """``isFullDuplexAudioSupported`` from a Discover.Response endpoint (or its capabilities)."""
-    if isinstance(discovery, bool) or discovery is None:
-        return discovery
-    caps = discovery.get("capabilities", []) if isinstance(discovery, dict) else discovery
-    for cap in caps:
-        if cap.get("interface") == "Alexa.RTCSessionController":
-            value = (cap.get("configuration") or {}).get("isFullDuplexAudioSupported", False)
-            return value is True or str(value).lower() == "true"
-    raise ValueError("the endpoint has no Alexa.RTCSessionController: not a camera")
-
-
-def answer_audio_direction(answer_sdp: str) -> str | None:
-    """The camera's direction on the answer's first audio m-line (None: no audio)."""
-    direction: str | None = None
-    in_audio = False
-    for line in answer_sdp.splitlines():
-        if line.startswith("m="):
-            if in_audio:
-                break
-            in_audio = line.startswith("m=audio") and not line.startswith("m=audio 0 ")
-            direction = "sendrecv" if in_audio else None
-        elif in_audio and line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive"):
-            direction = line[2:]
-    return direction
-
-
-def echo_show_offer(sdp: str, *, tcp_candidate: bool = True) -> str:
-    """Rewrite an aiortc offer into the shape of an Echo Show's offer.
-
-    ``s=a 2 z``; port 1; audio ``96 0 8`` with only Opus mapped (the static
-    types 0/8 listed without ``a=rtpmap``); video a single ``H264/90000`` at
-    PT 99 with no ``a=fmtp``, ``b=AS:2500`` and nack / nack pli / ccm fir;
-    host candidates on UDP plus a TCP one. ICE, DTLS, mids, BUNDLE and SSRCs
-    are kept so the aiortc peer can still use the answer.
-    """
-    out: list[str] = []
-    kind = ""
-    first_udp: str | None = None
-    for raw in sdp.replace("\r\n", "\n").split("\n"):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("s="):
-            out.append(f"s={ECHO_SESSION_NAME}")
-            continue
-        if line.startswith("m="):
-            _end_section(out, kind, first_udp, tcp_candidate)
-            first_udp = None
-            kind, _port, proto, *_ = line[2:].split()
-            fmts = ECHO_AUDIO_FMTS if kind == "audio" else str(ECHO_VIDEO_PT)
-            out.append(f"m={kind} 1 {proto} {fmts}")
-            continue
-        if kind in ("audio", "video"):
-            if line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:", "b=")):
-                continue  # replaced at the end of the section
-            if line.startswith("a=ssrc-group:"):
-                continue  # no RTX on an Echo
-            if line.startswith("a=candidate:") and " udp " in line.lower() and first_udp is None:
-                first_udp = line
-        out.append(line)
-        if kind == "video" and line.startswith("c="):
-            out.append("b=AS:2500")
-    _end_section(out, kind, first_udp, tcp_candidate)
-    return "\r\n".join(_drop_rtx_ssrcs(out)) + "\r\n"
-
-
-def _end_section(out: list[str], kind: str, first_udp: str | None, tcp: bool) -> None:
-    if kind == "audio":
-        out += ["a=rtpmap:96 opus/48000/2", "a=fmtp:96 minptime=10;useinbandfec=1"]
-    elif kind == "video":
-        out += [
-            f"a=rtpmap:{ECHO_VIDEO_PT} H264/90000",
-            f"a=rtcp-fb:{ECHO_VIDEO_PT} nack",
-            f"a=rtcp-fb:{ECHO_VIDEO_PT} nack pli",
-            f"a=rtcp-fb:{ECHO_VIDEO_PT} ccm fir",
-        ]
-    if kind and tcp and first_udp:
-        bits = first_udp.split()
-        # candidate:<foundation> <component> udp <priority> <ip> <port> typ host ...
-        out.append(f"{bits[0]}9 {bits[1]} tcp 1518280447 {bits[4]} 9 typ host tcptype active")
-
-
-def _drop_rtx_ssrcs(lines: list[str]) -> list[str]:
-    """Keep only the first SSRC of each m-section (the media one, not RTX)."""
-    result: list[str] = []
-    first: str | None = None
-    for line in lines:
-        if line.startswith("m="):
-            first = None
-        if line.startswith("a=ssrc:"):
-            ssrc = line[7:].split()[0]
-            if first is None:
-                first = ssrc
-            elif ssrc != first:
-                continue
-        result.append(line)
-    return result
-
-
-class RetryingNackGenerator(NackGenerator):
-    """aiortc's NACK bookkeeping, plus when each missing packet was last asked for.
-
-    aiortc sends a NACK only when a new gap appears, so a lost NACK or a lost
-    retransmission stalls its jitter buffer until some later, unrelated loss.
-    :meth:`due` lists the packets to ask for again, one round trip after the
-    last request; the round trip is the quickest repair seen so far.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ssrc: int | None = None
-        self.rtt = NACK_DEFAULT_RTT
-        self._rtt_seen: float | None = None
-        self._asked: dict[int, tuple[float, int]] = {}  # seq -> (last asked, times)
-        self.waiting = asyncio.Event()  # set while some packet is still missing
-
-    def add(self, packet: RtpPacket) -> bool:
-        self.ssrc = packet.ssrc
-        now = time.monotonic()
-        repaired = self._asked.pop(packet.sequence_number, None)
-        if repaired is not None and repaired[1] == 1:  # asked once: a clean round trip
-            sample = max(0.005, now - repaired[0])
-            self._rtt_seen = min(self._rtt_seen or sample, sample)
-            self.rtt = self._rtt_seen
-        missed = super().add(packet)
-        if missed:  # aiortc now sends one NACK listing every missing packet
-            for seq in self.missing:
-                self._asked[seq] = (now, self._asked.get(seq, (now, 0))[1] + 1)
-        for seq in [s for s in self._asked if s not in self.missing]:
-            del self._asked[seq]  # too old to be kept in aiortc's list
-        if self._asked:
-            self.waiting.set()
-        else:
-            self.waiting.clear()
-        return missed
-
-    def due(self, now: float) -> list[int]:
-        seqs = [
-            seq
-            for seq, (asked, times) in self._asked.items()
-            if now - asked >= self.rtt and times < NACK_MAX_RETRIES
-        ]
-        for seq in seqs:
-            self._asked[seq] = (now, self._asked[seq][1] + 1)
-        return sorted(seqs)
 
 
 @dataclass
