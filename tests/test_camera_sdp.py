@@ -144,3 +144,13 @@ async def test_aiortc_rejects_raw_echo_offer_but_accepts_normalised_one() -> Non
     assert video.codecs[0].payload_type == 99
     assert video.codecs[0].parameters["profile-level-id"] == "42e01f"
     assert answer.first("audio").codec_names()[0] == "OPUS"
+
+
+def test_video_bandwidth_is_read_from_b_as() -> None:
+    summary = normalize_offer(ECHO_SHOW_OFFER).summary
+    assert summary is not None
+    video, audio = summary.first("video"), summary.first("audio")
+    assert video is not None and video.bandwidth_kbps == 2500  # the Echo's video limit
+    assert audio is not None and audio.bandwidth_kbps is None  # none given: no limit
+    odd = ECHO_SHOW_OFFER.replace("b=AS:2500", "b=AS:lots")
+    assert summarize(odd).first("video").bandwidth_kbps is None  # unreadable: ignored

@@ -13,12 +13,25 @@ Impairing one peer's sockets impairs the path both ways. The link also reads the
 clear-text headers (RTP sequence numbers and SSRCs stay readable under SRTP, as
 does the first RTCP header under SRTCP), so it can tell, like a packet capture,
 whether the far end answered NACKs with retransmissions.
+
+A bandwidth cap makes the link a bottleneck as a home uplink is one:
+
+    link = ImpairedLink(loss=0, delay=0.02, bandwidth=1_000_000)
+
+What reaches this peer (the camera's upload, when the peer is the Echo) goes
+through a link of ``bandwidth`` bit/s with a drop-tail FIFO of ``queue_seconds``
+(100 ms) of data at that rate: a datagram waits for those ahead of it and for its
+own serialization (IP and UDP headers counted), and one that would make the
+queue longer than its limit is dropped, as Linux's ``tc tbf rate 1mbit burst
+1540 latency 100ms`` behaves. What was delivered, per second, is kept for the
+figures (:meth:`ImpairedLink.delivered_kbps`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +39,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
+IP_UDP_HEADERS = 28  # bytes on the wire around each datagram (IPv4 + UDP)
 RTCP_SR, RTCP_RR, RTCP_RTPFB, RTCP_PSFB = 200, 201, 205, 206
 FMT_NACK = 1  # RTPFB generic NACK (RFC 4585 6.2.1)
 FMT_PLI, FMT_FIR = 1, 4  # PSFB (RFC 4585 6.3.1, RFC 5104 4.3.1)
@@ -60,6 +74,7 @@ class Direction:
     rtp_repeats: Counter[int] = field(default_factory=Counter)  # ssrc -> retransmissions
     repeats_dropped: Counter[int] = field(default_factory=Counter)
     rtp_delivered: Counter[int] = field(default_factory=Counter)  # ssrc -> packets let through
+    dropped_by_cap: Counter[str] = field(default_factory=Counter)  # the bottleneck's queue full
 
     def judge(self, data: bytes) -> bool:
         """Count the datagram; True when it is to be delivered."""
@@ -102,11 +117,46 @@ def rtcp_feedback(data: bytes) -> str | None:
     return None
 
 
+class Bottleneck:
+    """A link of ``rate`` bit/s with a drop-tail queue of ``queue_seconds`` of data."""
+
+    def __init__(self, rate: float, queue_seconds: float = 0.1) -> None:
+        self.rate = rate / 8  # bytes per second
+        self.limit = self.rate * queue_seconds  # bytes the queue holds
+        self.free_at = 0.0  # monotonic time the link has sent everything queued
+        self.dropped = 0
+        self.delivered: Counter[int] = Counter()  # whole second since start -> bytes
+        self.started = time.monotonic()
+        self.max_queue = 0.0  # bytes
+
+    def admit(self, size: int, now: float) -> float | None:
+        """Seconds until a datagram of ``size`` bytes is out of the link; None: dropped."""
+        wire = size + IP_UDP_HEADERS
+        queued = max(0.0, self.free_at - now) * self.rate
+        if queued + wire > self.limit:
+            self.dropped += 1
+            return None
+        self.max_queue = max(self.max_queue, queued + wire)
+        self.free_at = max(now, self.free_at) + wire / self.rate
+        self.delivered[int(self.free_at - self.started)] += wire
+        return self.free_at - now
+
+
 class ImpairedLink:
-    def __init__(self, *, loss: float, delay: float, seed: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        loss: float,
+        delay: float,
+        seed: int = 1,
+        bandwidth: float | None = None,
+        queue_seconds: float = 0.1,
+    ) -> None:
         self.loss, self.delay = loss, delay
         self.outbound = Direction("outbound", random.Random(f"{seed}-out"), loss)
         self.inbound = Direction("inbound", random.Random(f"{seed}-in"), loss)
+        # Only toward this peer: the camera's uplink; the Echo's RTCP back is tiny.
+        self.bottleneck = Bottleneck(bandwidth, queue_seconds) if bandwidth else None
         self.protocols = 0
 
     def attach(self, pc: RTCPeerConnection) -> None:
@@ -130,8 +180,16 @@ class ImpairedLink:
                 loop.call_later(self.delay, _sendto, protocol.transport, data, addr)
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-            if self.inbound.judge(data):
-                loop.call_later(self.delay, received, data, addr)
+            if not self.inbound.judge(data):
+                return
+            wait = 0.0
+            if self.bottleneck is not None:
+                out = self.bottleneck.admit(len(data), time.monotonic())
+                if out is None:
+                    self.inbound.dropped_by_cap[classify(data)] += 1
+                    return
+                wait = out
+            loop.call_later(self.delay + wait, received, data, addr)
 
         async def send_data(data: bytes, addr: tuple[str, int]) -> None:
             send(data, addr)
@@ -154,7 +212,24 @@ class ImpairedLink:
                 "dropped_by_kind": dict(d.dropped),
             }
 
-        return {"outbound": one(self.outbound), "inbound": one(self.inbound)}
+        out = {"outbound": one(self.outbound), "inbound": one(self.inbound)}
+        if self.bottleneck is not None:
+            b = self.bottleneck
+            out["bottleneck"] = {
+                "kbps": round(b.rate * 8 / 1000),
+                "queue_ms": round(b.limit / b.rate * 1000),
+                "dropped": b.dropped,
+                "dropped_by_kind": dict(self.inbound.dropped_by_cap),
+                "max_queue_ms": round(b.max_queue / b.rate * 1000),
+            }
+        return out
+
+    def delivered_kbps(self) -> list[float]:
+        """What left the bottleneck in each whole second since it was made (kbit/s, wire)."""
+        if self.bottleneck is None:
+            return []
+        d = self.bottleneck.delivered
+        return [round(d[s] * 8 / 1000, 1) for s in range(max(d, default=-1) + 1)]
 
 
 def _sendto(transport: asyncio.DatagramTransport, data: bytes, addr: tuple[str, int]) -> None:

@@ -66,6 +66,9 @@ class Media:
     mid: str | None
     codecs: tuple[Codec, ...]
     candidates: tuple[str, ...] = ()
+    # b=AS (RFC 4566 5.8): the most the offerer wants on this m-line, kbit/s; the
+    # Echo Show offers b=AS:2500 on video. None: no limit given.
+    bandwidth_kbps: int | None = None
 
     @property
     def active(self) -> bool:
@@ -162,6 +165,9 @@ def summarize(sdp: str) -> SessionSummary:
         )
         mid = next((ln[6:] for ln in section if ln.startswith("a=mid:")), None)
         cands = tuple(ln[12:] for ln in section if ln.startswith("a=candidate:"))
+        bandwidth = next(
+            (int(ln[5:]) for ln in section if ln.startswith("b=AS:") and ln[5:].isdigit()), None
+        )
         media.append(
             Media(
                 kind=m.group(1),
@@ -171,6 +177,7 @@ def summarize(sdp: str) -> SessionSummary:
                 mid=mid,
                 codecs=_section_codecs(section),
                 candidates=cands,
+                bandwidth_kbps=bandwidth,
             )
         )
     return SessionSummary(name, bundle, tuple(media))
