@@ -163,7 +163,7 @@ async def test_baseline_rtsp_is_passed_through_unchanged(
     await agent.start()
     echo = EchoShow(talk=None)
     try:
-        assert agent.video is not None and agent.video.passthrough
+        assert agent.video is not None
         tap = agent.video.subscribe()  # sees exactly what every viewer's sender gets
         await echo.watch(lambda offer: agent.handle_offer("viewer-1", offer))
         assert await echo.wait_frames(20, timeout=10) >= 20
@@ -181,7 +181,8 @@ async def test_baseline_rtsp_is_passed_through_unchanged(
         assert got[0].is_keyframe
         types = [nal_type(n) for n in split_annexb(bytes(got[0].packet))]
         assert types[:2] == [NAL_SPS, NAL_PPS] and NAL_IDR in types
-        assert agent.video.source.writer.inserted >= 1
+        assert agent.video.passthrough  # the source opened with the first viewer
+        assert agent.video.source.current.writer.inserted >= 1
         assert baseline_camera.stats.fu_a_packets > 0  # keyframes arrived in FU-A fragments
 
         # The viewer decodes the camera's pictures: the clip's burned-in counter.
@@ -234,6 +235,7 @@ async def test_high_profile_with_b_frames_is_transcoded(tmp_path: Path, high_cli
             assert await echo.wait_frames(15, timeout=10) >= 15
             first: EncodedFrame = await asyncio.wait_for(tap.recv(), 5)
             tap.stop()
+            assert not agent.video.passthrough  # opened with the viewer, and transcoded
             assert agent.video.frames_encoded > 0
             # What viewers get is our constrained baseline, not the camera's High profile.
             sps = next(n for n in split_annexb(bytes(first.packet)) if nal_type(n) == NAL_SPS)

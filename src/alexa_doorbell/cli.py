@@ -119,20 +119,23 @@ def cloud(
 @app.command()
 def camera(
     endpoint_id: Annotated[
-        str | None, typer.Option(help="Which configured camera (default: the first).")
+        list[str] | None,
+        typer.Option(help="Serve only this camera (repeat for several; default: every one)."),
     ] = None,
-    source: Annotated[str | None, typer.Option(help="Override the camera's source.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Override the source of the one camera served.")
+    ] = None,
 ) -> None:
-    """Run the camera agent: the KVS MASTER that answers Alexa and browsers."""
-    from alexa_doorbell.camera.agent import run_agent
+    """Run the camera agent: the KVS MASTER of every configured camera, in one process."""
     from alexa_doorbell.camera.media import MediaSourceError
+    from alexa_doorbell.camera.service import run_agent
     from alexa_doorbell.preflight import require_camera_side
 
     settings = load_settings()
     require_camera_side(settings)
     configure_logging(verbose=True)
     try:
-        run_agent(settings, endpoint_id=endpoint_id, source=source)
+        run_agent(settings, endpoint_id=endpoint_id or None, source=source)
     except (MediaSourceError, KeyError) as exc:  # a wrong source or endpoint id: say which
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         typer.echo(f"alexa-doorbell camera: {message}", err=True)

@@ -293,7 +293,13 @@ class Settings(BaseSettings):
     # Which TURN relays: "udp", "tls" (TCP 443 at KVS) or "auto", both at once (camera/ice.py)
     turn_transport: Literal["auto", "udp", "tls"] = "auto"
     max_viewers: int = 10
-    max_session_seconds: float = 600.0
+    # No cap by default: a view ends on SessionDisconnected, ICE consent loss or DTLS
+    # close. A number (seconds) ends longer views; 0 or unset: no cap.
+    max_session_seconds: float | None = Field(None, ge=0)
+    # A viewer whose ICE has not connected by then frees its slot (Alexa gives up sooner)
+    ice_connect_timeout: float = Field(10.0, gt=0)
+    # A camera whose source is down this long is UNREACHABLE to Alexa (OK again with frames)
+    source_grace_seconds: float = Field(15.0, ge=0)
     gop_seconds: float = 1.0
     press_debounce: float = 5.0
     # Motion: NOT_DETECTED only after this long without motion (flapping makes one pair)

@@ -1,58 +1,56 @@
-"""The camera agent: the KVS MASTER that answers Alexa and browsers.
+"""One camera's agent: the KVS MASTER of its channel that answers Alexa and browsers.
 
-    agent = CameraAgent(settings)
-    await agent.start()      # media pipeline + supervised signaling
+    agent = CameraAgent(settings, "front-door")
+    await agent.start()      # signaling up; the source opens with the first viewer
     ...
     await agent.stop()
 
 Each viewer's offer (an ``SDP_OFFER`` from SendAlexaOfferToMaster or a browser
 VIEWER) is normalised (:mod:`alexa_doorbell.camera.sdp`), answered by its own
-aiortc peer connection after ICE gathering bounded to ``ice_gather_timeout``,
-and fed from the shared encoder (:mod:`alexa_doorbell.camera.fanout`). A
-session ends on SessionDisconnected (recorded by the skill in the store), ICE
-failure or consent loss, the maximum session length, or agent shutdown.
+aiortc peer (:mod:`alexa_doorbell.camera.session`) and fed from the camera's shared
+encoder (:mod:`alexa_doorbell.camera.fanout`), which reads the supervised source
+(:mod:`alexa_doorbell.camera.supervisor`: reopened after failures, the slate
+meanwhile). A session ends on SessionDisconnected (recorded by the skill in the
+store), ICE failure or consent loss, DTLS close, the opt-in ``max_session_seconds``,
+or agent shutdown; one whose ICE has not connected within ``ice_connect_timeout``
+frees its slot. Health (:mod:`alexa_doorbell.camera.health`) follows signaling and
+the source. Every camera of a process runs in :mod:`alexa_doorbell.camera.service`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import (
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCRtpCodecCapability,
-    RTCRtpSender,
-    RTCRtpTransceiver,
-    RTCSessionDescription,
-)
-from aiortc.sdp import candidate_from_sdp
+from aiortc import RTCConfiguration, RTCPeerConnection
 
-from alexa_doorbell.camera import gather, ice, rtc_hooks
-from alexa_doorbell.camera.fanout import (
-    SHARED_AUDIO_CODECS,
-    AudioFanout,
-    FanoutVideoTrack,
-    VideoFanout,
-    share_payloads,
+from alexa_doorbell.camera import gather, ice
+from alexa_doorbell.camera.channel import Channel
+from alexa_doorbell.camera.disconnects import watch_disconnects
+from alexa_doorbell.camera.fanout import AudioFanout, VideoFanout
+from alexa_doorbell.camera.health import CameraHealth, store_connectivity
+from alexa_doorbell.camera.sdp import OfferError, normalize_offer, refusal_answer
+from alexa_doorbell.camera.session import (
+    Negotiator,
+    ViewerLimitError,
+    ViewerSession,
+    add_candidate,
 )
-from alexa_doorbell.camera.media import (
-    AudioSink,
+from alexa_doorbell.camera.sinks import AudioSink, open_sink
+from alexa_doorbell.camera.sources import (
     AudioSource,
     VideoSource,
-    discards,
+    check_video_spec,
     open_audio_source,
-    open_sink,
-    open_video_source,
+    redact_url,
 )
-from alexa_doorbell.camera.sdp import OfferError, normalize_offer, refusal_answer, summarize
-from alexa_doorbell.camera.talk import OutgoingAudio, TalkbackHub, TalkbackStream, answer_direction
+from alexa_doorbell.camera.supervisor import SourceStatus, SupervisedVideo, camera_video
+from alexa_doorbell.camera.talk import OutgoingAudio, TalkbackHub, outgoing_audio
 from alexa_doorbell.config import CameraConfig, Settings
 from alexa_doorbell.kvs.client_id import alexa_session_key, session_key
 from alexa_doorbell.kvs.messages import (
@@ -63,34 +61,23 @@ from alexa_doorbell.kvs.messages import (
     decode_sdp,
     sdp_payload,
 )
-from alexa_doorbell.notifier.client import Notifier, SessionSource, local_notifier
-from alexa_doorbell.store.base import Health, Store
+from alexa_doorbell.notifier.client import SessionSource
+
+# What callers and tests have always imported from here.
+__all__ = [
+    "CameraAgent",
+    "OfferError",
+    "ViewerLimitError",
+    "ViewerSession",
+    "alexa_session_key",
+    "session_key",
+    "store_connectivity",
+]
 
 log = logging.getLogger(__name__)
 
 ConnectivityCallback = Callable[[str, str], Any]
-TALKBACK_PREFETCH = 2  # talk-back packets (20 ms each) buffered before playing
-
-
-class ViewerLimitError(RuntimeError):
-    """The camera already serves its maximum number of viewers."""
-
-
-@dataclass
-class ViewerSession:
-    peer_id: str
-    pc: RTCPeerConnection
-    video: FanoutVideoTrack
-    audio: Any
-    alexa_key: str | None
-    started: float = field(default_factory=time.monotonic)
-    started_wall: float = field(default_factory=time.time)
-    video_codec: str = ""
-    sink: AudioSink | None = None
-    talkback: TalkbackStream | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    connected_at: float | None = None
-    ended: str | None = None
+SourceListener = Callable[[str, SourceStatus], None]
 
 
 class CameraAgent:
@@ -107,10 +94,11 @@ class CameraAgent:
         sink_factory: Callable[[str, str], AudioSink] | None = None,
         store: SessionSource | None = None,  # the skill's RTC session records
         on_connectivity: ConnectivityCallback | None = None,
+        on_source: SourceListener | None = None,
         heartbeat_interval: float = 60.0,
         signaling: bool = True,
         preset: str = "veryfast",
-        connect_timeout: float = 20.0,
+        connect_timeout: float | None = None,
         disconnect_poll: float = 1.0,
     ) -> None:
         self.settings = settings
@@ -120,6 +108,8 @@ class CameraAgent:
         if sink is not None:
             self.camera = self.camera.model_copy(update={"sink": sink})
         self.endpoint_id = self.camera.endpoint_id
+        if video_source is None:
+            check_video_spec(self.camera.source)  # MediaSourceError: no retry can fix it
         self._video_source = video_source
         self._audio_source = audio_source
         # How a session's talk-back sink is opened (spec, session): open_sink, or a
@@ -130,54 +120,62 @@ class CameraAgent:
         self.outgoing: OutgoingAudio | None = None
         self.store = store
         self.on_connectivity = on_connectivity
+        self.on_source = on_source
         self.heartbeat_interval = heartbeat_interval
         self.use_signaling = signaling
         self.preset = preset
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = (
+            settings.ice_connect_timeout if connect_timeout is None else connect_timeout
+        )
         self.disconnect_poll = disconnect_poll
         self.sessions: dict[str, ViewerSession] = {}
         self.video: VideoFanout | None = None
         self.audio: AudioFanout | None = None
+        self.source: SupervisedVideo | None = None
         self.signaling: Any = None
+        self.channel = Channel(settings, self.camera)
+        self.ice = ice.IceServers(settings, self.channel.ice_servers)
+        self.health = CameraHealth(
+            self.endpoint_id, self._report, grace=settings.source_grace_seconds
+        )
         self._pending_candidates: dict[str, list[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: set[asyncio.Task[Any]] = set()
-        self.ice = ice.IceServers(settings, self._fetch_turn)
-        self._channel_arn: str | None = self.camera.channel_arn
-        self._endpoints: Any = None
-        self._closed_alexa: set[str] = set()
         self.counters = {"offers": 0, "answers": 0, "refused": 0, "rejected": 0, "ended": 0}
         self.answer_times: list[float] = []
+        self.started = False
+
+    @property
+    def _channel_arn(self) -> str | None:
+        return self.channel.arn
 
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
+        """Start serving. The source is not opened here (the first viewer opens it), so a
+        camera that is unreachable now does not stop the agent: health says so."""
         cam = self.camera
-        # Opening an RTSP camera blocks on the network: not on the event loop.
-        vsrc = self._video_source or await asyncio.to_thread(
-            open_video_source,
-            cam.source,
-            cam.width,
-            cam.height,
-            cam.fps,
-            passthrough=cam.passthrough,
-        )
         asrc = self._audio_source or await asyncio.to_thread(
             open_audio_source, cam.audio, cam.source
         )
-        self.outgoing = self._outgoing_audio(asrc)
-        self.video = VideoFanout(vsrc, gop_seconds=self.settings.gop_seconds, preset=self.preset)
+        self.outgoing = outgoing_audio(self.camera, self.talk, self.talkback, asrc)
+        self.source = camera_video(self.camera, self._video_source, self._source_changed)
+        self.video = VideoFanout(
+            self.source, gop_seconds=self.settings.gop_seconds, preset=self.preset
+        )
         self.audio = AudioFanout(asrc, self.outgoing)
         self.video.start()
         self.audio.start()
+        self.source.start()
         await self.ice.start()
         if self.store is not None:
-            self._tasks.append(asyncio.create_task(self._watch_disconnects()))
+            watch = watch_disconnects(self, self.store, self.disconnect_poll)
+            self._tasks.append(asyncio.create_task(watch))
         if self.use_signaling:
             from alexa_doorbell.kvs.signaling import SignalingClient, ssl_context_for
 
             ca = self.settings.ca_file if self.settings.is_local else None
             self.signaling = SignalingClient(
-                self._signaling_url,
+                lambda: asyncio.to_thread(self.channel.master_url),
                 self._on_signaling_message,
                 role="MASTER",
                 ssl_context=ssl_context_for(ca),
@@ -189,40 +187,23 @@ class CameraAgent:
             )
             self.signaling.start()
             self._tasks.append(asyncio.create_task(self._heartbeat()))
+        self.started = True
         log.info(
             "camera agent for %s started (source %s, %dx%d@%s)",
             self.endpoint_id,
-            cam.source,
+            self._source_name(),
             cam.width,
             cam.height,
             cam.fps,
         )
 
-    def _outgoing_audio(self, source: AudioSource) -> OutgoingAudio:
-        """The door's microphone path for this camera's talk mode (see camera/talk.py)."""
-        cam = self.camera
-        if self.talk != "none" and discards(cam.sink):
-            log.warning(
-                "%s offers talk (talk = %r) but its sink is %r: what viewers say is dropped"
-                " unheard. Set sink = 'speaker' (or a .wav path), or talk = 'none' for a"
-                " camera without a speaker.",
-                self.endpoint_id,
-                self.talk,
-                cam.sink,
-            )
-        canceller = None
-        if self.talk == "full" and source.captures_room:
-            if cam.aec:
-                from alexa_doorbell.camera.aec import EchoCanceller
+    def _source_name(self) -> str:
+        return redact_url(self.camera.source)
 
-                canceller = EchoCanceller()
-            elif cam.sink == "speaker":
-                log.warning(
-                    "%s: full duplex with a speaker and no echo cancellation (aec = false):"
-                    " viewers hear themselves. Set aec = true, or talk = 'half'.",
-                    self.endpoint_id,
-                )
-        return OutgoingAudio(self.talk, self.talkback, canceller)
+    def _source_changed(self, status: SourceStatus) -> None:
+        self.health.source(status)
+        if self.on_source is not None:
+            self.on_source(self.endpoint_id, status)
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -236,12 +217,15 @@ class CameraAgent:
         if self.signaling is not None:
             await self.signaling.stop()
             self.signaling = None
-            await self._report("UNREACHABLE")
+            await self.health.stop()
+            await self._report(self.endpoint_id, "UNREACHABLE")
         await self.ice.stop()
+        await self.health.stop()
         if self.video is not None:
             await self.video.stop()
         if self.audio is not None:
             await self.audio.stop()
+        self.started = False
 
     async def __aenter__(self) -> CameraAgent:
         await self.start()
@@ -256,6 +240,7 @@ class CameraAgent:
 
     def stats(self) -> dict[str, Any]:
         v = self.video
+        src = self.source
         return {
             "endpoint_id": self.endpoint_id,
             "viewers": len(self.sessions),
@@ -268,14 +253,22 @@ class CameraAgent:
             "keyframes": v.keyframes if v else 0,
             "signaling_connected": bool(self.signaling and self.signaling.connected.is_set()),
             "signaling_connections": self.signaling.connections if self.signaling else 0,
+            "source": src.status.as_dict() if src else None,
+            "slate_frames": src.slate_frames if src else 0,
+            "connectivity": self.health.connectivity,
+            "max_session_seconds": self._session_cap(),
+            "session_caps": sum(1 for s in self.sessions.values() if s.ends_at is not None),
         }
 
     # -- offers and answers -----------------------------------------------------
+    def _session_cap(self) -> float | None:
+        return self.settings.max_session_seconds or None  # 0 / unset: no cap
+
     async def handle_offer(self, peer_id: str, offer_sdp: str) -> str:
         """Answer one viewer's offer; the answer carries every local candidate.
 
         Raises OfferError (unanswerable offer) or ViewerLimitError; neither
-        affects other sessions.
+        affects other sessions, and neither takes a viewer slot.
         """
         t0 = time.perf_counter()
         self.counters["offers"] += 1
@@ -286,6 +279,8 @@ class CameraAgent:
             raise
         if peer_id in self.sessions:  # a new offer from the same viewer replaces its session
             await self.close_session(peer_id, "replaced by a new offer")
+        if len(self.sessions) >= self.settings.max_viewers:
+            await self._make_room()
         if len(self.sessions) >= self.settings.max_viewers:
             self.counters["refused"] += 1
             raise ViewerLimitError(
@@ -299,19 +294,21 @@ class CameraAgent:
         # No servers for aiortc (it would keep one TURN URI; with None, a public STUN
         # server): gather.prepare() gathers from this camera's own.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        video = self.video.subscribe()
-        audio = self.audio.subscribe()
-        session = ViewerSession(peer_id, pc, video, audio, alexa_session_key(peer_id))
+        session = ViewerSession(
+            peer_id, pc, self.video.subscribe(), self.audio.subscribe(), alexa_session_key(peer_id)
+        )
         self.sessions[peer_id] = session
         try:
             kinds = {m.kind for m in offer.summary.media} if offer.summary else set()
-            await self._negotiate(session, offer.sdp, kinds)
+            pending = self._pending_candidates.pop(peer_id, [])
+            await self._negotiator().negotiate(session, offer.sdp, kinds, pending, self._close_soon)
         except Exception as exc:
             await self.close_session(peer_id, f"negotiation failed: {exc}")
             self.counters["rejected"] += 1
             if isinstance(exc, OfferError):
                 raise
             raise OfferError(f"aiortc could not answer the offer: {exc}") from exc
+        session.tasks.append(asyncio.create_task(self._supervise_session(session)))
         answer = pc.localDescription.sdp
         elapsed = time.perf_counter() - t0
         self.answer_times.append(elapsed)
@@ -325,139 +322,49 @@ class CameraAgent:
         )
         return answer
 
-    async def _negotiate(self, session: ViewerSession, offer_sdp: str, kinds: set[str]) -> None:
-        """Answer the offer on the session's peer connection, fed by the shared encoders."""
-        # Transceivers exist before the offer is applied so codec preferences
-        # apply; only for kinds the offer has (aiortc cannot answer an extra one).
-        video_tr = self._add_video(session, kinds)
-        audio_tr = self._add_audio(session, kinds)
-        if audio_tr is not None and self._decodes_talkback():
-            self._receive_talkback(session, audio_tr)
-        self._watch_connection(session)
-        await self._answer(session, offer_sdp)
-        self._drop_unread_media(session, audio_tr)
-        self._share_encoders(session, video_tr, audio_tr)
-        session.tasks.append(asyncio.create_task(self._supervise_session(session)))
-
-    def _add_video(self, session: ViewerSession, kinds: set[str]) -> RTCRtpTransceiver | None:
-        if "video" not in kinds:
-            session.video.stop()
-            return None
-        video_tr = session.pc.addTransceiver(session.video, direction="sendonly")
-        video_tr.setCodecPreferences(_video_codec_preferences())
-        return video_tr
-
-    def _add_audio(self, session: ViewerSession, kinds: set[str]) -> RTCRtpTransceiver | None:
-        if "audio" not in kinds:
-            session.audio.stop()
-            return None
-        # Full and half duplex take the Echo's voice (sendrecv); without talk the
-        # answer is sendonly, so the Echo has no way to send audio at all.
-        return session.pc.addTransceiver(session.audio, direction=answer_direction(self.talk))
-
-    def _decodes_talkback(self) -> bool:
-        """Talk-back is decoded only when a sink plays or keeps it, or in half duplex,
-        where its voice mutes the door's microphone."""
-        return self.talk != "none" and (self.talk == "half" or not discards(self.camera.sink))
-
-    def _receive_talkback(self, session: ViewerSession, audio_tr: RTCRtpTransceiver) -> None:
-        """Play the viewer's voice into the camera's sink once its track arrives."""
-        # aiortc holds 4 talk-back packets (80 ms) before playing any. Half of that
-        # is enough against jitter, and every 20 ms saved is heard: in the user's
-        # voice at the door, and in how soon a half-duplex door speaks again.
-        rtc_hooks.set_jitter_buffer(audio_tr.receiver, capacity=16, prefetch=TALKBACK_PREFETCH)
-
-        @session.pc.on("track")
-        def on_track(track: Any) -> None:
-            if track is not audio_tr.receiver.track:
-                return
-            try:
-                session.sink = self._open_sink(self.camera.sink, session.peer_id)
-            except Exception as exc:  # no speaker, unwritable path: the picture still goes
-                log.warning("talk-back from %s is dropped: %s", session.peer_id, exc)
-                return
-            session.talkback = self.talkback.stream(
-                session.peer_id, plays_aloud=session.sink.plays_aloud
-            )
-            session.sink.tap = session.talkback
-            session.tasks.append(asyncio.create_task(session.sink.consume(track)))
-
-    def _watch_connection(self, session: ViewerSession) -> None:
-        """Note when the viewer connects; end the session when its connection fails."""
-        pc = session.pc
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            state = pc.connectionState
-            if state == "connected" and session.connected_at is None:
-                session.connected_at = time.monotonic()
-                path = gather.selected_path(pc)
-                log.info("viewer %s connected (%s)", session.peer_id, path and path.describe())
-            elif state in ("failed", "closed") and session.ended is None:
-                task = asyncio.create_task(
-                    self.close_session(session.peer_id, f"connection {state}")
-                )
-                self._closers.add(task)
-                task.add_done_callback(self._closers.discard)
-
-    async def _answer(self, session: ViewerSession, offer_sdp: str) -> None:
-        """Apply the offer and the candidates trickled before it; gather; set the answer."""
-        pc = session.pc
-        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        for cand in self._pending_candidates.pop(session.peer_id, []):
-            await self._add_candidate(session, cand)
-        answer = await pc.createAnswer()
-        gather.prepare(pc, await self.ice.plan())
-        await asyncio.wait_for(
-            pc.setLocalDescription(answer), self.settings.ice_gather_timeout + 3.0
+    def _negotiator(self) -> Negotiator:
+        return Negotiator(
+            self.camera,
+            self.talk,
+            self.talkback,
+            self._open_sink,
+            self.ice,
+            self.settings.ice_gather_timeout,
         )
 
-    def _drop_unread_media(
-        self, session: ViewerSession, audio_tr: RTCRtpTransceiver | None
-    ) -> None:
-        """Nobody reads these receivers' tracks (all but a played talk-back): aiortc would
-        still decode what arrives (a thread hop per packet) into a queue that grows for
-        the whole session. Drop it on arrival instead, as for an inactive m-line."""
-        for t in session.pc.getTransceivers():
-            if not (t is audio_tr and session.sink is not None):
-                rtc_hooks.drop_incoming_media(t.receiver)
+    async def _make_room(self) -> None:
+        """At the limit, the oldest viewer still not connected after a second gives its
+        slot to a new offer: an attempt that failed must not lock out one that works."""
+        now = time.monotonic()
+        stale = [
+            s for s in self.sessions.values() if s.connected_at is None and now - s.started > 1.0
+        ]
+        if stale:
+            oldest = min(stale, key=lambda s: s.started)
+            await self.close_session(oldest.peer_id, "ICE did not connect (slot needed)")
 
-    def _share_encoders(
-        self,
-        session: ViewerSession,
-        video_tr: RTCRtpTransceiver | None,
-        audio_tr: RTCRtpTransceiver | None,
-    ) -> None:
-        """Feed the viewer from the camera's encoders for the codecs the answer chose."""
-        answer = summarize(session.pc.localDescription.sdp)
-        video = answer.first("video")
-        codec = video.codecs[0].name.upper() if video and video.active and video.codecs else ""
-        session.video_codec = codec
-        audio = answer.first("audio")
-        audio_ok = audio is not None and audio.active and audio.codecs
-        audio_codec = audio.codecs[0].name.lower() if audio_ok else ""
-        if audio_tr is not None and audio_codec in SHARED_AUDIO_CODECS:
-            # Encoded once per camera for every viewer of this codec.
-            session.audio.use_shared(audio_codec)
-            share_payloads(audio_tr.sender)
-        if codec == "H264" and video_tr is not None:
-            session.video.mode = "h264"
-            share_payloads(video_tr.sender)  # payloads cut once per frame for every viewer
-            # This viewer's PLI/FIR go to the shared encoder.
-            rtc_hooks.route_keyframe_requests(video_tr.sender, session.video.request_keyframe)
-        else:
-            session.video.mode = "frames"
+    def _close_soon(self, session: ViewerSession, reason: str) -> None:
+        task = asyncio.create_task(self.close_session(session.peer_id, reason))
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     async def _supervise_session(self, session: ViewerSession) -> None:
-        """Ends a session that never connects or outlives the maximum length."""
-        limit = self.settings.max_session_seconds
+        """Ends a session that never connects, and one past the opt-in cap (no timer at
+        all without one: a view lasts as long as Alexa keeps it)."""
+        cap = self._session_cap()
+        session.ends_at = None if cap is None else session.started + cap
+        first = self.connect_timeout if cap is None else min(self.connect_timeout, cap)
         try:
-            await asyncio.sleep(min(self.connect_timeout, limit))
-            if session.connected_at is None:
-                reason = "ICE did not connect" if self.connect_timeout < limit else "max length"
+            try:
+                await asyncio.wait_for(session.connected.wait(), first)
+            except TimeoutError:
+                late = cap is None or self.connect_timeout < cap
+                reason = "ICE did not connect" if late else "maximum session length reached"
                 await self.close_session(session.peer_id, reason)
                 return
-            await asyncio.sleep(max(0.0, limit - (time.monotonic() - session.started)))
+            if session.ends_at is None:
+                return
+            await asyncio.sleep(max(0.0, session.ends_at - time.monotonic()))
             await self.close_session(session.peer_id, "maximum session length reached")
         except asyncio.CancelledError:
             pass
@@ -475,19 +382,7 @@ class CameraAgent:
             if len(pending) < 50:
                 pending.append(payload)
             return
-        await self._add_candidate(session, payload)
-
-    async def _add_candidate(self, session: ViewerSession, payload: dict[str, Any]) -> None:
-        text = str(payload.get("candidate") or "")
-        if not text:
-            return  # end-of-candidates
-        try:
-            cand = candidate_from_sdp(text.removeprefix("candidate:"))
-            cand.sdpMid = payload.get("sdpMid")
-            cand.sdpMLineIndex = payload.get("sdpMLineIndex")
-            await session.pc.addIceCandidate(cand)
-        except Exception as exc:  # one bad candidate must not end the session
-            log.warning("ignoring ICE candidate from %s: %s", session.peer_id, exc)
+        await add_candidate(session, payload)
 
     async def close_session(self, peer_id: str, reason: str) -> None:
         session = self.sessions.pop(peer_id, None)
@@ -560,14 +455,14 @@ class CameraAgent:
     async def _on_signaling_state(self, up: bool) -> None:
         if not up and self.signaling is not None and self.signaling.replaced:
             return  # another agent serves this channel now: Alexa can reach the camera
-        await self._report("OK" if up else "UNREACHABLE")
+        self.health.signaling(up)
 
-    async def _report(self, connectivity: str) -> None:
+    async def _report(self, endpoint_id: str, connectivity: str) -> None:
         if self.on_connectivity is None:
             return
         try:
-            result = await asyncio.to_thread(self.on_connectivity, self.endpoint_id, connectivity)
-            if asyncio.iscoroutine(result):
+            result = await asyncio.to_thread(self.on_connectivity, endpoint_id, connectivity)
+            if inspect.isawaitable(result):
                 await result
         except Exception:
             log.exception("connectivity callback failed")
@@ -576,203 +471,13 @@ class CameraAgent:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             if self.signaling is not None and self.signaling.connected.is_set():
-                await self._report("OK")
-
-    def _kvs_setup(self) -> tuple[str, Any]:
-        from alexa_doorbell.kvs import api
-
-        session = self.settings.boto_session()
-        if self._endpoints is None:
-            kv = api.kinesisvideo_client(session, self.settings.endpoint_url())
-            if self._channel_arn is None:
-                self._channel_arn = api.describe_channel_arn(kv, self.camera.channel_name)
-            self._endpoints = api.get_channel_endpoints(kv, self._channel_arn, "MASTER")
-        return self._channel_arn, self._endpoints
-
-    async def _signaling_url(self) -> str:
-        from alexa_doorbell.kvs.presign import presign_wss_url
-
-        def build() -> str:
-            try:
-                arn, eps = self._kvs_setup()
-            except Exception:
-                self._endpoints = None
-                raise
-            if not eps.wss:
-                self._endpoints = None
-                raise RuntimeError("GetSignalingChannelEndpoint returned no WSS endpoint")
-            creds = self.settings.boto_session().get_credentials()
-            if creds is None:
-                raise RuntimeError("no AWS credentials found (standard AWS credential chain)")
-            return presign_wss_url(eps.wss, arn, creds, self.settings.region)
-
-        return await asyncio.to_thread(build)
-
-    def _fetch_turn(self) -> list[dict[str, Any]]:
-        """GetIceServerConfig's IceServerList, Ttl included (camera/ice.py refreshes it)."""
-        from alexa_doorbell.kvs import api
-
-        arn, eps = self._kvs_setup()
-        sig = api.signaling_client(self.settings.boto_session(), eps.https)
-        reply = sig.get_ice_server_config(ChannelARN=arn, Service="TURN")
-        return list(reply.get("IceServerList", []))
-
-    # -- SessionDisconnected ------------------------------------------------------
-    async def _watch_disconnects(self) -> None:
-        """End Alexa sessions the skill recorded as DISCONNECTED."""
-        while True:
-            await asyncio.sleep(self.disconnect_poll)
-            starts = [s.started_wall for s in self.sessions.values() if s.alexa_key]
-            if not starts:
-                continue
-            # Rows since the oldest live Alexa session (60 s for clock skew between
-            # the skill and the camera), not since the agent started: the poll's
-            # cost must not grow with every session the agent ever served.
-            since = min(starts) - 60
-            try:
-                rows = await asyncio.to_thread(
-                    self.store.list_sessions, self.endpoint_id, since=since
-                )
-            except Exception as exc:
-                log.warning("cannot read RTC sessions from the store: %s", exc)
-                continue
-            gone = {session_key(r.session_id) for r in rows if r.state == "DISCONNECTED"}
-            for s in list(self.sessions.values()):
-                if s.alexa_key and s.alexa_key in gone:
-                    await self.close_session(s.peer_id, "SessionDisconnected")
+                await self.health.heartbeat()
 
 
-def _video_codec_preferences() -> list[RTCRtpCodecCapability]:
-    """H.264 first (42e01f before other profiles), so browsers share the one encoder;
-    VP8 only when H.264 is not offered; RTX for either."""
-    caps = RTCRtpSender.getCapabilities("video").codecs
-    rank = {"video/H264": 0, "video/VP8": 1, "video/rtx": 2}
-    return sorted(
-        (c for c in caps if c.mimeType in rank),
-        key=lambda c: (rank[c.mimeType], c.parameters.get("profile-level-id") != "42e01f"),
-    )
+def __getattr__(name: str) -> Any:
+    """``run_agent`` lives in camera/service.py (imported late: the service imports this)."""
+    if name == "run_agent":
+        from alexa_doorbell.camera.service import run_agent
 
-
-def store_connectivity(store: Store) -> ConnectivityCallback:
-    """The local on_connectivity: record Alexa.EndpointHealth in the store."""
-
-    def report(endpoint_id: str, connectivity: str) -> None:
-        store.put_health(Health(endpoint_id, connectivity))
-
-    return report
-
-
-def run_agent(
-    settings: Settings, endpoint_id: str | None = None, source: str | None = None
-) -> None:
-    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM (the command sets up logging).
-
-    SIGUSR1 rings the doorbell (the press hook for a GPIO button or any
-    integration: ``pkill -USR1 -f "alexa-doorbell camera"``); so does
-    ``alexa-doorbell press`` from another process.
-    """
-    from alexa_doorbell.camera import runstate
-    from alexa_doorbell.store import open_store
-
-    state = runstate.AgentState(settings.camera(endpoint_id).endpoint_id)  # KeyError: unknown
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # In AWS the camera has no table of its own: everything goes through the notifier
-    # Lambda, and a SQLite file here would only hide a missing notifier_function.
-    store = open_store(settings.store_location) if settings.is_local else None
-    notifier = _camera_notifier(settings, store)
-    remote_sessions = notifier is not None and not settings.is_local
-    report = notifier.on_connectivity if notifier else store_connectivity(store)
-    agent: CameraAgent | None = None
-
-    def on_connectivity(eid: str, connectivity: str) -> None:
-        """Report, and note how it went where `doctor` on this machine can read it."""
-        error: str | None = None
-        try:
-            report(eid, connectivity)
-            error = notifier.last_error if notifier is not None else None
-        except Exception as exc:
-            error = str(exc)
-            raise
-        finally:
-            signaling = agent.signaling if agent is not None else None
-            state.connected = bool(signaling and signaling.connected.is_set())
-            state.signaling_error = signaling.last_error if signaling else None
-            state.report_at, state.report_connectivity = time.time(), connectivity
-            state.report_error = error
-            with contextlib.suppress(OSError):
-                runstate.write_state(settings.data_dir, state)
-
-    async def main() -> None:
-        nonlocal agent
-        agent = CameraAgent(
-            settings,
-            endpoint_id,
-            source,
-            # Where the skill's session records are: the shared store locally; in AWS
-            # the table is read through the notifier Lambda (the camera has no DynamoDB).
-            store=notifier if remote_sessions else store,
-            disconnect_poll=2.0 if remote_sessions else 1.0,
-            on_connectivity=on_connectivity,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        presses: set[asyncio.Task[None]] = set()
-
-        def ring() -> None:
-            task = asyncio.create_task(_press(notifier, agent.endpoint_id))
-            presses.add(task)
-            task.add_done_callback(presses.discard)
-
-        with contextlib.suppress(NotImplementedError, AttributeError):
-            loop.add_signal_handler(signal.SIGUSR1, ring)
-        await agent.start()
-        try:
-            await stop.wait()
-        finally:
-            await agent.stop()
-            await asyncio.gather(*presses, return_exceptions=True)
-
-    try:
-        with contextlib.suppress(OSError):
-            runstate.write_state(settings.data_dir, state)
-        asyncio.run(main())
-    finally:
-        runstate.remove_state(settings.data_dir, state.endpoint_id)
-        if notifier is not None:
-            notifier.close()
-        if store is not None:
-            store.close()
-
-
-def _camera_notifier(settings: Settings, store: Store | None) -> Notifier | None:
-    """The notifier the agent reports connectivity and presses to.
-
-    Locally it runs in this process (store + events to the local gateway); in
-    AWS it invokes the notifier Lambda, so tokens never leave the cloud. In AWS
-    there is no fallback: without the notifier Alexa would never hear of this camera.
-    """
-    from alexa_doorbell.config import ConfigError
-
-    try:
-        return local_notifier(settings, store)
-    except Exception as exc:  # e.g. AWS without ALEXA_DOORBELL_NOTIFIER_FUNCTION
-        if not settings.is_local:
-            raise ConfigError(f'cloud = "aws": {exc}') from None
-        log.warning("no notifier (%s): connectivity goes to the store only, presses fail", exc)
-        return None
-
-
-async def _press(notifier: Notifier | None, endpoint_id: str) -> None:
-    if notifier is None:
-        log.error("doorbell pressed, but no notifier is configured: see the warning at start")
-        return
-    try:
-        outcomes = await asyncio.to_thread(notifier.press, endpoint_id)
-    except Exception as exc:
-        log.error("doorbell press failed: %s", exc)
-        return
-    for o in outcomes:
-        log.info("doorbell press: %s %s %s", o.name, o.status, o.detail)
+        return run_agent
+    raise AttributeError(name)

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import av
@@ -36,6 +36,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.encoder import PACKET_TIME_BASE, H264Encoder, default_bitrate
 from alexa_doorbell.camera.sources import VIDEO_CLOCK, AudioSource, VideoSource
+from alexa_doorbell.camera.supervisor import PictureSource, PlainPictures
 
 __all__ = ["PACKET_TIME_BASE", "AudioFanout", "H264Encoder", "VideoFanout", "default_bitrate"]
 
@@ -189,6 +190,9 @@ class _Fanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._close_source()
+
+    async def _close_source(self) -> None:
         # Waits for a read still running in a worker thread, off the event loop.
         await asyncio.to_thread(self.source.close)
 
@@ -203,20 +207,22 @@ class VideoFanout(_Fanout):
 
     def __init__(
         self,
-        source: VideoSource,
+        source: VideoSource | PictureSource,
         *,
         gop_seconds: float = 1.0,
         bitrate: int | None = None,
         preset: str = "veryfast",
     ) -> None:
-        super().__init__(source)
-        self.source: VideoSource = source
+        picture = PlainPictures(source) if isinstance(source, VideoSource) else source
+        super().__init__(picture)
+        self.source: PictureSource = picture
         self.gop_seconds, self.bitrate, self.preset = gop_seconds, bitrate, preset
         self.tracks: set[FanoutVideoTrack] = set()
         self.encoder: H264Encoder | None = None
         self._decoder: Any = None  # passthrough with a VP8 viewer: H.264 decoded for it
         self._keyframe = True
         self._last_keyframe_request = 0.0
+        self._generation = picture.generation
         self.frames_read = 0
         self.frames_encoded = 0
         self.frames_decoded = 0
@@ -224,10 +230,16 @@ class VideoFanout(_Fanout):
         self.keyframes = 0
         self.keyframe_requests_unmet = 0  # passthrough: the camera decides when IDRs come
         self.error: BaseException | None = None
+        # Called with each decoded picture of the camera (not the slate): the seam for
+        # detectors (inputs/frames.py); only while the source is open, i.e. watched.
+        self.frame_taps: list[Callable[[av.VideoFrame], None]] = []
 
     @property
     def passthrough(self) -> bool:
         return self.source.passthrough
+
+    async def _close_source(self) -> None:
+        await self.source.close()
 
     def subscribe(self) -> FanoutVideoTrack:
         track = FanoutVideoTrack(self)
@@ -261,67 +273,82 @@ class VideoFanout(_Fanout):
 
     async def _run(self) -> None:
         try:
-            if self.passthrough:
-                await self._run_passthrough()
-            else:
-                await self._run_encoder()
+            while True:
+                if not self.tracks:
+                    self._decoder = None
+                    if not self.source.keep_reading():
+                        await self.source.release()  # nobody watching: nothing open
+                        self._wake.clear()
+                        await self._wake.wait()
+                        continue
+                item = await self.source.next()
+                self.frames_read += 1
+                if self.source.generation != self._generation:
+                    self._restart_stream()
+                if isinstance(item, av.Packet):
+                    await self._pass_through(item)
+                else:
+                    await self._encode_frame(item)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the source died: end every viewer's track
+        except Exception as exc:  # a bug, not a source failure: end every viewer's track
             self.error = exc
-            log.error("video source stopped: %s", exc)
+            log.exception("video fan-out stopped: %s", exc)
             for t in list(self.tracks):
                 t.stop()
 
-    async def _run_encoder(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self.tracks:  # nobody watching: read nothing, encode nothing
-                self._wake.clear()
-                await self._wake.wait()
-            frame = await self.source.read()
-            self.frames_read += 1
-            h264 = False
-            for t in self.tracks:
-                if t.mode == "h264":
-                    h264 = True
-                else:
-                    t.deliver_frame(frame)
-            if not h264:
-                continue
-            if self.encoder is None:
-                self.encoder = H264Encoder(
-                    frame.width,
-                    frame.height,
-                    self.source.fps,
-                    gop_seconds=self.gop_seconds,
-                    bitrate=self.bitrate,
-                    preset=self.preset,
-                )
-            keyframe, self._keyframe = self._keyframe, False
-            # Encoding and packetizing in one worker call: one thread hop per frame.
-            encoded = await loop.run_in_executor(None, self._encode, frame, keyframe)
-            self.frames_encoded += 1
-            self._deliver(encoded)
+    def _restart_stream(self) -> None:
+        """The source changed (reopened, or the slate): a new stream for every viewer,
+        each starting at a keyframe (a P-frame of the old one would be garbage)."""
+        self._generation = self.source.generation
+        self._keyframe = True
+        self._decoder = None
+        for t in self.tracks:
+            t.waiting_keyframe = True
 
-    async def _run_passthrough(self) -> None:
+    async def _encode_frame(self, frame: av.VideoFrame) -> None:
+        if self.source.live:
+            for tap in self.frame_taps:
+                tap(frame)
+        h264 = False
+        for t in self.tracks:
+            if t.mode == "h264":
+                h264 = True
+            else:
+                t.deliver_frame(frame)
+        if not h264:
+            return
+        enc = self.encoder
+        if enc is None or (enc.width, enc.height) != (frame.width, frame.height):
+            # The first frame, or the slate at a passthrough camera's own size.
+            self.encoder = H264Encoder(
+                frame.width,
+                frame.height,
+                self.source.fps,
+                gop_seconds=self.gop_seconds,
+                bitrate=self.bitrate,
+                preset=self.preset,
+            )
+            self._keyframe = True
+        keyframe, self._keyframe = self._keyframe, False
+        # Encoding and packetizing in one worker call: one thread hop per frame.
         loop = asyncio.get_running_loop()
-        while True:
-            # A live camera is read even while nobody watches: its socket must
-            # not fill up with stale video (demuxing alone costs next to nothing).
-            packet = await self.source.read_packet()
-            self.frames_read += 1
-            if not self.tracks:
-                self._decoder = None
-                continue
-            self._deliver([packetize_h264(packet)])
-            raw = [t for t in self.tracks if t.mode != "h264"]
-            if not raw:
-                self._decoder = None
-                continue
-            for frame in await loop.run_in_executor(None, self._decode, packet):
-                for t in raw:
-                    t.deliver_frame(frame)
+        encoded = await loop.run_in_executor(None, self._encode, frame, keyframe)
+        self.frames_encoded += 1
+        self._deliver(encoded)
+
+    async def _pass_through(self, packet: av.Packet) -> None:
+        if not self.tracks:
+            return
+        self._deliver([packetize_h264(packet)])
+        raw = [t for t in self.tracks if t.mode != "h264"]
+        if not raw:
+            self._decoder = None
+            return
+        loop = asyncio.get_running_loop()
+        for frame in await loop.run_in_executor(None, self._decode, packet):
+            for t in raw:
+                t.deliver_frame(frame)
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         if self._decoder is None:

@@ -53,6 +53,7 @@ def glyph(ch: str) -> np.ndarray:
     """The 7x5 boolean picture of a character (blank for one the font lacks)."""
     return _GLYPHS.get(ch, _GLYPHS[" "])
 
+
 # (Y, U, V) of the classic bars: white, yellow, cyan, green, magenta, red, blue, black.
 _BARS = [
     (180, 128, 128),

@@ -1,8 +1,9 @@
 """What a running ``alexa-doorbell camera`` says about itself: one small JSON file per camera.
 
 ``data_dir/agents/<endpoint id>.json`` holds the agent's pid, whether it is connected to
-its signaling channel as MASTER, and how its last heartbeat went (delivered, or the
-error that stopped it). ``doctor`` on the same machine reads it to tell "no agent runs
+its signaling channel as MASTER, how its last heartbeat went (delivered, or the
+error that stopped it), its viewers and its source's state (the dashboard shows it).
+``doctor`` on the same machine reads it to tell "no agent runs
 here" from "an agent runs, but its heartbeats do not reach the table" (a wrong
 ``notifier_function``, a missing ``lambda:InvokeFunction``), which the store alone cannot.
 """
@@ -28,6 +29,12 @@ class AgentState:
     report_at: float | None = None  # the last heartbeat or connectivity report
     report_connectivity: str | None = None
     report_error: str | None = None  # None: delivered
+    viewers: int = 0
+    # The source supervisor's view (camera/supervisor.py): idle (closed, nobody watches;
+    # it answered its last check), starting, live or down, since when, and why
+    source_state: str | None = None
+    source_since: float | None = None
+    source_error: str | None = None
 
 
 def state_path(data_dir: Path, endpoint_id: str) -> Path:
@@ -49,7 +56,8 @@ def read_state(data_dir: Path, endpoint_id: str) -> AgentState | None:
     path = state_path(data_dir, endpoint_id)
     try:
         data = json.loads(path.read_text("utf-8"))
-        state = AgentState(**data)
+        known = AgentState.__dataclass_fields__
+        state = AgentState(**{k: v for k, v in data.items() if k in known})
     except (OSError, ValueError, TypeError):
         return None
     return state if _alive(state.pid) else None

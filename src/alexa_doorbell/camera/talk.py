@@ -31,6 +31,10 @@ from typing import Literal, Protocol
 import av
 import numpy as np
 
+from alexa_doorbell.camera.sinks import discards
+from alexa_doorbell.camera.sources import AudioSource
+from alexa_doorbell.config import CameraConfig
+
 log = logging.getLogger(__name__)
 
 TalkMode = Literal["full", "half", "none"]
@@ -270,3 +274,32 @@ class OutgoingAudio:
             d["aec_reduction_db"] = stats.erle_db
             d["resyncs"] = self.resyncs
         return d
+
+
+def outgoing_audio(
+    camera: CameraConfig, talk: str, hub: TalkbackHub, source: AudioSource
+) -> OutgoingAudio:
+    """The door's microphone path for a camera's talk mode; warns about set-ups that
+    drop what viewers say or make them hear themselves."""
+    if talk != "none" and discards(camera.sink):
+        log.warning(
+            "%s offers talk (talk = %r) but its sink is %r: what viewers say is dropped"
+            " unheard. Set sink = 'speaker' (or a .wav path), or talk = 'none' for a"
+            " camera without a speaker.",
+            camera.endpoint_id,
+            talk,
+            camera.sink,
+        )
+    canceller = None
+    if talk == "full" and source.captures_room:
+        if camera.aec:
+            from alexa_doorbell.camera.aec import EchoCanceller
+
+            canceller = EchoCanceller()
+        elif camera.sink == "speaker":
+            log.warning(
+                "%s: full duplex with a speaker and no echo cancellation (aec = false):"
+                " viewers hear themselves. Set aec = true, or talk = 'half'.",
+                camera.endpoint_id,
+            )
+    return OutgoingAudio(talk, hub, canceller)

@@ -317,6 +317,8 @@ class Dashboard:
         return {c["ChannelName"]: list(c.get("viewers", [])) for c in channels}, None
 
     def _gather(self, signaling: dict[str, list[str]] | None, cloud_error: str | None):  # type: ignore[no-untyped-def]
+        from alexa_doorbell.camera.runstate import read_state
+
         s = self.settings
         inputs = StatusInputs(
             cloud=s.cloud,
@@ -331,6 +333,8 @@ class Dashboard:
             recent_problems=list(self.problems),
             health_max_age=s.health_max_age,
             max_session_seconds=s.max_session_seconds,
+            agents={c.endpoint_id: read_state(s.data_dir, c.endpoint_id) for c in s.cameras},
+            source_grace_seconds=s.source_grace_seconds,
         )
         try:
             store = self.store

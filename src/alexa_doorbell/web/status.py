@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alexa_doorbell.camera.runstate import AgentState
 from alexa_doorbell.config import CameraConfig
 from alexa_doorbell.store.base import EventRecord, Health, RtcSession, Tokens
 
@@ -53,7 +54,11 @@ class StatusInputs:
     store_error: str | None = None
     recent_problems: Sequence[Problem] = ()  # the dashboard's own failures (press, viewer)
     health_max_age: float = 150.0
-    max_session_seconds: float = 600.0
+    max_session_seconds: float | None = None  # the opt-in cap; None: none
+    # What each camera's agent on this machine says of itself (camera/runstate.py):
+    # its source's state; None for a camera whose agent runs elsewhere (or none)
+    agents: dict[str, AgentState | None] = field(default_factory=dict)
+    source_grace_seconds: float = 15.0
     now: float = field(default_factory=time.time)
 
 
@@ -119,12 +124,15 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
         age = max(0.0, now - health.updated_at)
     online = connectivity == "OK"
     sessions = sorted(inp.sessions.get(cam.endpoint_id, []), key=lambda s: s.updated_at)
-    # The camera ends every session by max_session_seconds, SessionDisconnected or not.
+    # With a cap the camera ends every session by max_session_seconds, SessionDisconnected
+    # or not; without one a view lasts until SessionDisconnected.
+    cap = inp.max_session_seconds or None
     alexa_viewers = [
         s
         for s in sessions
-        if s.state == LIVE_SESSION_STATE and now - s.updated_at < inp.max_session_seconds
+        if s.state == LIVE_SESSION_STATE and (cap is None or now - s.updated_at < cap)
     ]
+    source = _source(inp.agents.get(cam.endpoint_id))
     browsers: list[str] | None = None
     if inp.signaling_viewers is not None:
         browsers = list(inp.signaling_viewers.get(cam.channel_name, []))
@@ -141,7 +149,21 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
                 cam.endpoint_id,
             )
         )
-    elif health.connectivity != "OK":
+    if source is not None and source["state"] == "down":
+        down_for = max(0.0, now - (source["since"] or now))
+        problems.append(
+            Problem(
+                f"{cam.friendly_name}'s camera does not answer ({source['error']}) for"
+                f" {down_for:.0f} s; viewers see a reconnecting picture.",
+                "Check that the camera is powered and on the network, and its `source`"
+                " (URL, user name, password). The agent retries on its own; Alexa shows"
+                f" the camera offline after {inp.source_grace_seconds:.0f} s"
+                " (source_grace_seconds).",
+                cam.endpoint_id,
+                source["since"],
+            )
+        )
+    elif health is not None and health.connectivity != "OK":
         problems.append(
             Problem(
                 f"{cam.friendly_name} is offline: its agent lost the signaling connection.",
@@ -150,7 +172,7 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
                 health.updated_at,
             )
         )
-    elif not online:
+    elif health is not None and not online:
         problems.append(
             Problem(
                 f"{cam.friendly_name} has not reported for {age:.0f} s (heartbeat is stale).",
@@ -171,10 +193,18 @@ def _camera(inp: StatusInputs, cam: CameraConfig, problems: list[Problem]) -> di
         "viewers": viewers,
         "alexa_viewers": len(alexa_viewers) if online else 0,
         "browser_viewers": None if browsers is None else len(browsers) if online else 0,
+        "source": source,
         "last_session": None
         if last is None
         else {"session_id": last.session_id, "state": last.state, "at": last.updated_at},
     }
+
+
+def _source(agent: AgentState | None) -> dict[str, Any] | None:
+    """The camera's source as its agent here sees it: idle, starting, live or down."""
+    if agent is None or agent.source_state is None:
+        return None
+    return {"state": agent.source_state, "since": agent.source_since, "error": agent.source_error}
 
 
 def _user(t: Tokens, now: float, problems: list[Problem]) -> dict[str, Any]:

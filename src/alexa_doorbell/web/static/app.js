@@ -281,11 +281,14 @@ function renderStatus(st) {
     const last = c.last_session
       ? `last Alexa session ${c.last_session.state.toLowerCase()} ${fmtAge(c.last_session.at)}` : "no Alexa session yet";
     const seen = c.last_report_age == null ? "never reported" : `reported ${c.last_report_age.toFixed(0)} s ago`;
+    // The source as the agent on this machine sees it: idle, starting, live or down.
+    const src = c.source ? ` · source ${c.source.state}${c.source.state === "down" && c.source.error ? ` (${c.source.error})` : ""}` : "";
     const li = el("li", {}, dot, `${c.friendly_name} `,
       el("b", { className: "conn", textContent: c.online ? "online" : "offline" }),
-      el("small", { textContent: `${c.viewers} viewer(s) now · ${last} · ${seen}` }));
+      el("small", { textContent: `${c.viewers} viewer(s) now · ${last} · ${seen}${src}` }));
     li.dataset.endpointId = c.endpoint_id;
     li.dataset.connectivity = c.connectivity;
+    li.dataset.source = c.source ? c.source.state : "";
     return li;
   }));
   $("users").replaceChildren(...(st.users.length ? st.users.map((u) => {
