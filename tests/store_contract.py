@@ -226,6 +226,40 @@ class StoreContract:
         assert not store.claim_press("front-door", "b", at=4996.0, window=5.0)  # slight skew
         assert store.claim_press("front-door", "c", at=1400.0, window=5.0)  # an hour back
 
+    def test_detection_claim_is_one_announcement_per_visit(self, store: Store):
+        claim = store.claim_detection
+        assert claim("front-door", "person", at=1000.0, cooldown=120.0)
+        assert not claim("front-door", "person", at=1060.0, cooldown=120.0)  # still there
+        assert not claim("front-door", "person", at=1170.0, cooldown=120.0)  # 110 s after
+        assert claim("front-door", "package", at=1170.0, cooldown=120.0)  # classes apart
+        assert claim("side-door", "person", at=1170.0, cooldown=120.0)  # cameras apart
+        assert not claim("front-door", "person", at=1100.0, cooldown=120.0)  # late, older
+        assert claim("front-door", "person", at=1290.0, cooldown=120.0)  # 120 s unseen
+        assert claim("front-door", "person", at=200.0, cooldown=120.0)  # clock set back
+        assert not claim("front-door", "person", at=201.0, cooldown=120.0)
+
+    def test_detection_claim_race_has_one_winner(self, store: Store, connect: Callable[[], Store]):
+        clients = [connect() for _ in range(8)]
+        barrier = threading.Barrier(len(clients))
+        won: list[int] = []
+
+        def claim(i: int) -> None:
+            barrier.wait()
+            if clients[i].claim_detection("front-door", "person", at=3000.0 + i, cooldown=60):
+                won.append(i)
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        try:
+            assert len(won) == 1, won
+            assert not store.claim_detection("front-door", "person", at=3060.0, cooldown=60)
+        finally:
+            for c in clients:
+                c.close()
+
     def test_press_claim_race_has_one_winner(self, store: Store, connect: Callable[[], Store]):
         """Eight clients (eight processes' worth of connections) claim at the same instant."""
         clients = [connect() for _ in range(8)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alexa_doorbell.debounce import (
+from alexa_doorbell.notifier.debounce import (
     DETECTED,
     NOT_DETECTED,
     DetectionCooldown,

@@ -482,6 +482,8 @@ class Settings(BaseSettings):
             health_max_age=self.health_max_age,
             token_cache_ttl=self.token_cache_ttl,
             press_debounce=self.press_debounce,
+            motion_hold=self.motion_hold,
+            detection_cooldown=self.detection_cooldown,
             cameras=[device_of(c) for c in self.cameras],
         )
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alexa_doorbell.alexa.smartvision import IMAGE_NET_CLASSES
-from alexa_doorbell.debounce import DETECTED, MotionHold
 from alexa_doorbell.inputs.mqtt import MqttConnection, Received
+from alexa_doorbell.notifier.debounce import DETECTED, MotionHold
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ notifier toward Alexa, the Home Assistant publisher, a test's recorder.
 
 Motion is the input's own state (``True`` when it says motion, ``False`` when it
 says quiet; an input that only ever says "motion now" sends ``True`` then
-``False``). The sink applies the hold (``debounce.MotionHold``) and the cooldown
-(``debounce.DetectionCooldown``): the inputs do not drop repeats themselves.
+``False``). The notifier applies the hold (``notifier.debounce.MotionHold``) and the
+cooldown (``Store.claim_detection``): the inputs do not drop repeats themselves.
 ``label`` is already Alexa's ``imageNetClass`` ("person", "package"). Times are
 ``time.time()`` seconds.
 """

@@ -19,7 +19,8 @@ shared by both from here):
 - ``ALEXA_DOORBELL_SKILL_DEADLINE`` (5 s), ``ALEXA_DOORBELL_SINGLE_USER`` (true),
   ``ALEXA_DOORBELL_HEALTH_MAX_AGE`` (150 s), ``ALEXA_DOORBELL_TOKEN_CACHE_TTL``
   (300 s), ``ALEXA_DOORBELL_EVENT_REGION`` (NA), ``ALEXA_DOORBELL_LWA_URL``
-- the notifier's ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s) and
+- the notifier's ``ALEXA_DOORBELL_PRESS_DEBOUNCE`` (5 s), ``ALEXA_DOORBELL_MOTION_HOLD``
+  (30 s), ``ALEXA_DOORBELL_DETECTION_COOLDOWN`` (120 s) and
   ``ALEXA_DOORBELL_EVENT_GATEWAY_URL`` (default: each user's regional gateway; the
   local cloud when CLOUD=local)
 
@@ -53,7 +54,7 @@ LAMBDA_VARIABLES = frozenset(
     {"CLOUD", "STORE_URL", "DATA_DIR", "REGION", "EVENT_REGION", "CAMERAS", "LWA_URL"}
     | {"LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "LWA_CLIENT_SECRET_ARN", "LOCAL__HOST"}
     | {"LOCAL__PORT", "SKILL_DEADLINE", "SINGLE_USER", "HEALTH_MAX_AGE", "TOKEN_CACHE_TTL"}
-    | {"PRESS_DEBOUNCE", "EVENT_GATEWAY_URL"}
+    | {"PRESS_DEBOUNCE", "EVENT_GATEWAY_URL", "MOTION_HOLD", "DETECTION_COOLDOWN"}
 )
 CLOUDS = ("aws", "local")
 EVENT_REGIONS = ("NA", "EU", "FE")
@@ -122,6 +123,8 @@ class SkillConfig:
     health_max_age: float = 150.0
     token_cache_ttl: float = 300.0
     press_debounce: float = 5.0  # the notifier's window: presses within it send one event
+    motion_hold: float = 30.0  # NOT_DETECTED after this long without motion
+    detection_cooldown: float = 120.0  # a class is announced again after this long unseen
     cameras: list[Device] = field(default_factory=list)
 
     @classmethod
@@ -169,6 +172,8 @@ class SkillConfig:
             health_max_age=_seconds("HEALTH_MAX_AGE", get("HEALTH_MAX_AGE"), 150.0),
             token_cache_ttl=_seconds("TOKEN_CACHE_TTL", get("TOKEN_CACHE_TTL"), 300.0),
             press_debounce=_seconds("PRESS_DEBOUNCE", get("PRESS_DEBOUNCE"), 5.0),
+            motion_hold=_seconds("MOTION_HOLD", get("MOTION_HOLD"), 30.0),
+            detection_cooldown=_seconds("DETECTION_COOLDOWN", get("DETECTION_COOLDOWN"), 120.0),
             cameras=cameras,
         )
 

@@ -47,10 +47,16 @@ def get_notifier() -> EventSender:
 
 
 def handle(notifier: EventSender, event: Any) -> dict[str, Any]:
-    """One notifier request: ``{"action": "press"|"health"|"catalog"|"sweep"|"sessions"|"status"}``.
+    """One notifier request: ``{"action": "press"|"health"|"motion"|"detection"|"catalog"|
+    "sweep"|"sessions"|"status"}``.
 
     - press: ``endpoint_id`` (default: the first doorbell), ``cause``
     - health: ``endpoint_id``, ``connectivity`` (OK/UNREACHABLE)
+    - motion: ``endpoint_id``, ``at`` and either ``state`` (DETECTED/NOT_DETECTED, held
+      by the camera: what ``LambdaNotifier`` sends) or ``detected`` (an input's raw
+      state, held here; its end then comes with the sweep or a later request)
+    - detection: ``endpoint_id``, ``label`` (person, package), ``at``, ``score``,
+      ``snapshot_url`` (the presigned HTTPS GET: frameImageUri), ``event_id``
     - catalog: ``added`` and/or ``deleted`` (lists of endpoint ids)
     - sweep: ChangeReport UNREACHABLE for cameras whose heartbeat went stale (scheduled)
     - sessions: ``endpoint_id``, ``since``: the RTC sessions the skill recorded (the
@@ -72,6 +78,26 @@ def handle(notifier: EventSender, event: Any) -> dict[str, Any]:
             )
         elif action == "health":
             outcomes = notifier.health(str(event["endpoint_id"]), str(event["connectivity"]))
+        elif action == "motion":
+            at = float(event["at"])
+            if "state" in event:
+                outcomes = notifier.report_motion(
+                    str(event["endpoint_id"]), str(event["state"]), at
+                )
+            elif isinstance(event.get("detected"), bool):
+                outcomes = notifier.motion(str(event["endpoint_id"]), event["detected"], at)
+            else:
+                return {"ok": False, "error": "motion needs 'state' or a boolean 'detected'"}
+        elif action == "detection":
+            score = event.get("score")
+            outcomes = notifier.detection(
+                str(event["endpoint_id"]),
+                str(event["label"]),
+                None if score is None else float(score),
+                float(event["at"]),
+                _optional_str(event.get("snapshot_url")),
+                _optional_str(event.get("event_id")),
+            )
         elif action == "catalog":
             outcomes = notifier.catalog(
                 added=[str(e) for e in event.get("added") or []],
@@ -89,14 +115,18 @@ def handle(notifier: EventSender, event: Any) -> dict[str, Any]:
         else:
             return {
                 "ok": False,
-                "error": f"unknown action {action!r}: use press, health, catalog, sweep, "
-                "sessions or status",
+                "error": f"unknown action {action!r}: use press, health, motion, detection, "
+                "catalog, sweep, sessions or status",
             }
     except KeyError as exc:
         return {"ok": False, "error": f"{action} needs {exc.args[0]!r}"}
     except (TypeError, ValueError) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": all(o.ok for o in outcomes), "results": [o.as_dict() for o in outcomes]}
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:

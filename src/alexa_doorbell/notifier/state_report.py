@@ -1,9 +1,11 @@
-"""Events toward Alexa: DoorbellPress, EndpointHealth ChangeReport, discovery reports.
+"""Events toward Alexa: DoorbellPress, ChangeReport, ObjectDetection, discovery reports.
 
     sender = EventSender.from_config(SkillConfig.from_env())  # or Settings.lambda_config()
     sender.press("front-door")                  # [Outcome(status="202", ok=True, ...)]
     sender.health("front-door", "UNREACHABLE")  # ChangeReport when Alexa's view changed
-    sender.sweep()                              # cameras that went silent: UNREACHABLE
+    sender.motion("front-door", True, at)       # MotionSensor ChangeReport (held: sightings)
+    sender.detection("front-door", "person", 0.9, at, url, "ev-1")  # ObjectDetection
+    sender.sweep()                              # cameras gone silent, motion held out
     sender.catalog(added=["garage"])            # AddOrUpdateReport
 
 Each event goes to the users who see the device, with the access token
@@ -25,7 +27,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from typing import Any
 
 from alexa_doorbell.alexa import events
@@ -40,6 +42,16 @@ from alexa_doorbell.amazon.events import (
 )
 from alexa_doorbell.amazon.lwa import LwaClient
 from alexa_doorbell.lambda_config import SkillConfig
+from alexa_doorbell.notifier.outcome import (
+    ADD_OR_UPDATE_REPORT,
+    CHANGE_REPORT,
+    DELETE_REPORT,
+    DOORBELL_PRESS,
+    OBJECT_DETECTION,
+    Build,
+    Outcome,
+)
+from alexa_doorbell.notifier.sightings import Sightings
 from alexa_doorbell.notifier.tokens import (
     REFRESH_MARGIN,
     RELINK_HINT,
@@ -54,34 +66,6 @@ from alexa_doorbell.store import open_store, seed_catalog
 from alexa_doorbell.store.base import Device, EventRecord, Health, Store, Tokens
 
 log = logging.getLogger("alexa_doorbell.notify")
-
-DOORBELL_PRESS = "DoorbellPress"
-CHANGE_REPORT = "ChangeReport"
-ADD_OR_UPDATE_REPORT = "AddOrUpdateReport"
-DELETE_REPORT = "DeleteReport"
-
-Build = Callable[[str], dict[str, Any]]  # access token -> the event
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one event for one user."""
-
-    name: str  # DoorbellPress, ChangeReport, AddOrUpdateReport, DeleteReport
-    endpoint_id: str
-    status: str  # "202", "debounced", "unchanged", "not linked", "relink needed", "429 ..."
-    ok: bool
-    user_id: str = ""
-    detail: str = ""
-    relink_needed: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        who = f" for {self.user_id}" if self.user_id else ""
-        text = f"{self.name} {self.endpoint_id}{who}: {self.status}"
-        return f"{text} ({self.detail})" if self.detail else text
 
 
 class GatewayPool:
@@ -102,7 +86,19 @@ class GatewayPool:
             return client
 
 
-class EventSender:
+__all__ = [
+    "ADD_OR_UPDATE_REPORT",
+    "CHANGE_REPORT",
+    "DELETE_REPORT",
+    "DOORBELL_PRESS",
+    "OBJECT_DETECTION",
+    "EventSender",
+    "GatewayPool",
+    "Outcome",
+]
+
+
+class EventSender(Sightings):
     """The notifier itself: what the notifier Lambda runs, or the camera side in-process."""
 
     def __init__(
@@ -115,6 +111,8 @@ class EventSender:
         refresh_margin: float = REFRESH_MARGIN,
         single_user: bool = True,
         health_max_age: float = 150.0,
+        motion_hold: float = 30.0,
+        detection_cooldown: float = 120.0,
         clock: Callable[[], float] = time.time,
         on_message: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
@@ -127,6 +125,7 @@ class EventSender:
         self.clock = clock
         self.on_message = on_message  # sees every message before it is sent (tests, tracing)
         self._owns_store = False  # close() closes only a store it opened itself
+        Sightings.__init__(self, motion_hold=motion_hold, detection_cooldown=detection_cooldown)
 
     @classmethod
     def from_config(cls, cfg: SkillConfig, store: Store | None = None) -> EventSender:
@@ -136,7 +135,7 @@ class EventSender:
         owned = store is None
         if store is None:
             store = open_store(cfg.store_url)
-        seed_catalog(store, cfg.cameras)
+        changed = seed_catalog(store, cfg.cameras)
         sender = cls(
             store,
             LwaClient(cfg.lwa_url, client_id, secret),
@@ -144,8 +143,20 @@ class EventSender:
             debounce=cfg.press_debounce,
             single_user=cfg.single_user,
             health_max_age=cfg.health_max_age,
+            motion_hold=cfg.motion_hold,
+            detection_cooldown=cfg.detection_cooldown,
         )
         sender._owns_store = owned
+        # A camera that gained or lost motion or detection classes shows Alexa new
+        # capabilities: tell the users now rather than at their next discovery.
+        rediscover = [
+            new.endpoint_id
+            for old, new in changed
+            if old is not None
+            and (old.motion, old.detection_classes) != (new.motion, new.detection_classes)
+        ]
+        if rediscover and store.list_tokens():
+            sender.catalog(added=rediscover)
         return sender
 
     @property
@@ -233,7 +244,8 @@ class EventSender:
         A camera last reported OK whose heartbeat is older than
         ``health_max_age`` is recorded UNREACHABLE and reported once; its next
         heartbeat reports it OK again through :meth:`health`. Scheduled in AWS
-        (the template's HealthSweep); the dashboard runs it on one machine.
+        (the template's HealthSweep); the dashboard runs it on one machine. Motion
+        whose hold ran out in this process ends too (:meth:`expire_motion`).
         """
         now = self.clock()
         outcomes: list[Outcome] = []
@@ -243,7 +255,7 @@ class EventSender:
                 continue
             self.store.put_health(Health(device.endpoint_id, "UNREACHABLE", now))
             outcomes += self.change_report(device.endpoint_id, "UNREACHABLE")
-        return outcomes
+        return outcomes + self.expire_motion(now)
 
     def change_report(self, endpoint_id: str, connectivity: str) -> list[Outcome]:
         """Send an EndpointHealth ``ChangeReport`` (no change detection)."""
@@ -344,7 +356,9 @@ class EventSender:
             return []
         return [t.user_id for t in self.store.list_tokens()]
 
-    def _for_owners(self, device: Device, name: str, build: Build) -> list[Outcome]:
+    def _for_owners(
+        self, device: Device, name: str, build: Build, *, note: str = ""
+    ) -> list[Outcome]:
         users = self._owners(device)
         if not users:
             outcome = Outcome(
@@ -356,9 +370,13 @@ class EventSender:
             )
             self._record(outcome)
             return [outcome]
-        return [self._send(user, name, device.endpoint_id, build) for user in users]
+        return [self._send(user, name, device.endpoint_id, build, note=note) for user in users]
 
-    def _send(self, user_id: str, name: str, endpoint_id: str, build: Build) -> Outcome:
+    def _send(
+        self, user_id: str, name: str, endpoint_id: str, build: Build, *, note: str = ""
+    ) -> Outcome:
+        """One event to one user; ``note`` (what it said, e.g. "motion DETECTED") leads the
+        detail of its record."""
         try:
             tokens = self.tokens.tokens_for(user_id)
             try:
@@ -403,6 +421,10 @@ class EventSender:
             self.tokens.update(user_id, lambda cur: cur.with_(last_gateway_status=label))
             detail = f"after {reply.attempts} attempts" if reply.attempts > 1 else ""
             outcome = Outcome(name, endpoint_id, label, True, user_id, detail)
+        if note:
+            outcome = replace(
+                outcome, detail=f"{note}; {outcome.detail}" if outcome.detail else note
+            )
         self._record(outcome)
         return outcome
 

@@ -29,8 +29,15 @@ def open_store(url: str) -> Store:
     raise StoreError(f"unknown store scheme {scheme!r}: use sqlite:///path or dynamodb://table")
 
 
-def seed_catalog(store: Store, devices: list[Device]) -> None:
-    """Add or update configured devices in the store's catalog (writes only on change)."""
+def seed_catalog(store: Store, devices: list[Device]) -> list[tuple[Device | None, Device]]:
+    """Add or update configured devices in the store's catalog (writes only on change).
+
+    Returns what changed, as ``(stored before or None, configured)`` pairs.
+    """
+    changed: list[tuple[Device | None, Device]] = []
     for device in devices:
-        if store.get_device(device.endpoint_id) != device:
+        stored = store.get_device(device.endpoint_id)
+        if stored != device:
             store.put_device(device)
+            changed.append((stored, device))
+    return changed

@@ -1,4 +1,5 @@
-"""The store interface: per-user tokens, the device catalog, RTC sessions, press claims.
+"""The store interface: per-user tokens, the device catalog, RTC sessions, press and
+detection claims.
 
 Two implementations sit behind it: SQLite (one machine) and DynamoDB (AWS).
 It is imported by the Lambda path, so it uses the standard library only.
@@ -10,6 +11,17 @@ import abc
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+def cooldown_over(last_seen: float | None, at: float, cooldown: float) -> bool:
+    """The detection cooldown's rule: is a sighting at ``at`` a new visit?
+
+    Yes when nothing was seen for ``cooldown`` seconds before it, or when the last
+    sighting is stamped more than ``cooldown`` ahead of it (the clock was set back:
+    a door must not stay silent until the clock catches up). Shared by the stores'
+    :meth:`Store.claim_detection` and ``notifier.debounce.DetectionCooldown``.
+    """
+    return last_seen is None or at - last_seen >= cooldown or last_seen - at > cooldown
 
 
 class StoreError(Exception):
@@ -218,6 +230,19 @@ class Store(abc.ABC):
 
         Conditional too: a claim that expired and was taken by a newer press is
         left alone. True when this call freed the slot.
+        """
+
+    # -- object detections ------------------------------------------------
+    @abc.abstractmethod
+    def claim_detection(
+        self, endpoint_id: str, image_net_class: str, *, at: float, cooldown: float
+    ) -> bool:
+        """Record a sighting of ``image_net_class`` at the camera in one atomic write.
+
+        True: this sighting starts a visit (:func:`cooldown_over`) and this caller
+        announces it. Every sighting, announced or not, moves the last-seen time
+        forward (never back), so a person standing at the door for ten minutes is
+        one announcement, from whichever process or Lambda saw them first.
         """
 
     def close(self) -> None:  # noqa: B027 - optional for implementations

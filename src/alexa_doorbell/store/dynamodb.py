@@ -12,6 +12,7 @@ Table design (the SAM template creates it; keys are strings)::
     SESSION     <session_id>                    an Alexa RTC session (ttl: 7 days)
     EVENT       <at>#<ns>#<rand>                an event sent toward Alexa (ttl: 30 days)
     PRESS       <endpoint_id>                   the doorbell's last press claim (ttl: 1 day)
+    SEEN        <endpoint_id>|<class>           last sighting of a class (ttl: 1 day)
 
 One item collection per kind keeps every read a strongly consistent GetItem or
 Query (no scans, no eventually consistent indexes) at home scale: a few users,
@@ -21,7 +22,8 @@ event records; tokens never expire (a lost refresh token means relinking).
 Token writes are conditional: the skill and the notifier Lambdas may refresh
 the same user's token at once, and ``expected_version`` makes exactly one of
 them win (``ConditionalCheckFailedException`` -> ``ConflictError``). So are press
-claims: of the Lambdas one press wakes at once, one ``PutItem`` succeeds.
+claims: of the Lambdas one press wakes at once, one ``PutItem`` succeeds; and
+sightings: one ``UpdateItem`` returns the last-seen time it replaced.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from alexa_doorbell.store.base import (
     Store,
     StoreError,
     Tokens,
+    cooldown_over,
 )
 
 PK = "pk"
@@ -455,3 +458,28 @@ class DynamoDbStore(Store):
         except ConflictError:
             return False
         return True
+
+    # -- detection claims ----------------------------------------------------
+    def claim_detection(
+        self, endpoint_id: str, image_net_class: str, *, at: float, cooldown: float
+    ) -> bool:
+        # One UpdateItem: moves last_seen forward (or past a clock set back) and hands back
+        # the value it replaced, so of two Lambdas seeing the same person one is first.
+        try:
+            reply = self._call(
+                "update_item",
+                Key=self._key("SEEN", f"{endpoint_id}|{image_net_class}"),
+                UpdateExpression="SET #seen = :at, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#pk) OR #seen < :at OR #seen > :ahead",
+                ExpressionAttributeNames={"#pk": PK, "#seen": "last_seen", "#ttl": TTL},
+                ExpressionAttributeValues={
+                    ":at": _n(float(at)),
+                    ":ahead": _n(float(at + cooldown)),
+                    ":ttl": _n(int(time.time() + KEEP_CLAIMS_SECONDS)),
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except ConflictError:  # seen at or after ``at`` already, and not from the future
+            return False
+        old = reply.get("Attributes", {}).get("last_seen")
+        return cooldown_over(None if old is None else float(old["N"]), at, cooldown)

@@ -25,6 +25,7 @@ from alexa_doorbell.store.base import (
     Store,
     StoreError,
     Tokens,
+    cooldown_over,
 )
 
 SCHEMA = """
@@ -84,6 +85,12 @@ CREATE TABLE IF NOT EXISTS events (
     name TEXT NOT NULL,
     status TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS detection_claims (
+    endpoint_id TEXT NOT NULL,
+    image_net_class TEXT NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (endpoint_id, image_net_class)
 );
 CREATE TABLE IF NOT EXISTS press_claims (
     endpoint_id TEXT PRIMARY KEY,
@@ -424,6 +431,29 @@ class SqliteStore(Store):
                     (endpoint_id, claim_id),
                 )
                 return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    # -- detection claims --------------------------------------------------
+    def claim_detection(
+        self, endpoint_id: str, image_net_class: str, *, at: float, cooldown: float
+    ) -> bool:
+        # Read and write under the write lock (BEGIN IMMEDIATE): atomic across processes.
+        try:
+            with self._tx() as db:
+                row = db.execute(
+                    "SELECT last_seen FROM detection_claims "
+                    "WHERE endpoint_id = ? AND image_net_class = ?",
+                    (endpoint_id, image_net_class),
+                ).fetchone()
+                last = None if row is None else row[0]
+                fresh = cooldown_over(last, at, cooldown)
+                if last is None or fresh or at > last:
+                    db.execute(
+                        "INSERT OR REPLACE INTO detection_claims VALUES (?,?,?)",
+                        (endpoint_id, image_net_class, at),
+                    )
+                return fresh
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite write failed: {exc}") from exc
 

@@ -4,8 +4,10 @@ Inputs are noisy: a motion sensor flaps on and off, a detector reports the same
 person on every frame for as long as they stand at the door. Alexa should hear
 one ``DETECTED``/``NOT_DETECTED`` pair per stretch of motion and one
 announcement per visit. No I/O and no clock here: each call takes ``now`` (one
-time base per object, ``time.time()`` or ``time.monotonic()``), so the camera
-agent, the inputs and the notifier share these rules and tests table them.
+time base per object, ``time.time()`` or ``time.monotonic()``), so the notifier
+(in the camera's process and in Lambda) and the inputs share these rules and
+tests table them. Across processes the cooldown's state is the store's
+(``Store.claim_detection``, the same rule).
 
     hold = MotionHold(hold=30.0)
     for change in hold.motion("front-door", True, now):  # -> [MotionChange(DETECTED)]
@@ -22,6 +24,8 @@ agent, the inputs and the notifier share these rules and tests table them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from alexa_doorbell.store.base import cooldown_over
 
 DETECTED = "DETECTED"
 NOT_DETECTED = "NOT_DETECTED"
@@ -142,9 +146,7 @@ class DetectionCooldown:
         """Record that ``image_net_class`` was seen at ``now``; True when it is to be announced."""
         key = (endpoint_id, image_net_class)
         last = self._last_seen.get(key)
-        # A sighting stamped far ahead of now means the clock was set back: it holds
-        # nothing, or the door would stay silent until the clock caught up.
-        fresh = last is None or now - last >= self.cooldown or last - now > self.cooldown
+        fresh = cooldown_over(last, now, self.cooldown)
         if last is None or fresh or now > last:
             self._last_seen[key] = now
         return fresh
