@@ -4,41 +4,37 @@ Speaks what boto3's ``kinesisvideo`` / ``kinesis-video-signaling`` clients and
 the official KVS WebRTC SDKs speak (docs/PROTOCOLS.md §4): restJson with AWS's
 field names and errors (``x-amzn-ErrorType`` + ``{"message"}``), SigV4 on
 every call, and a presigned-URL WebSocket that routes SDP/ICE messages
-between one MASTER and up to ``max_viewers`` VIEWERs per channel.
+between one MASTER and up to ``max_viewers`` VIEWERs per channel. This module
+is the REST side and the WebSocket's admission; ``kvs_hub.py`` routes the messages.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import re
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from alexa_doorbell.cloud.db import ChannelRow, CloudDB
-from alexa_doorbell.cloud.sigv4 import SigV4Error, verify_header_auth, verify_presigned
+from alexa_doorbell.cloud.kvs_hub import Peer, SignalingHub
+from alexa_doorbell.cloud.sigv4 import (
+    SigV4Error,
+    header_lists,
+    verify_header_auth,
+    verify_presigned,
+)
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs.errors import KvsError
-from alexa_doorbell.kvs.messages import (
-    CLIENT_ID_RE,
-    CLOSE_MASTER_REPLACED,
-    ClientMessage,
-    MessageError,
-    ServerMessage,
-    status_response,
-)
+from alexa_doorbell.kvs.messages import CLIENT_ID_RE
 
 log = logging.getLogger(__name__)
 
@@ -82,59 +78,13 @@ def _not_found(what: str) -> KvsError:
     return KvsError(message, error_type="ResourceNotFoundException", status=404)
 
 
-def header_lists(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    for k, v in raw:
-        out[k.decode("latin-1").lower()].append(v.decode("latin-1"))
-    return dict(out)
-
-
-@dataclass(eq=False)
-class Peer:
-    """One WebSocket client of a channel."""
-
-    ws: WebSocket
-    channel_arn: str
-    client_id: str | None  # None for the MASTER
-    connected_at: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    open: bool = True
-
-    @property
-    def role(self) -> str:
-        return "MASTER" if self.client_id is None else "VIEWER"
-
-    async def send(self, msg: ServerMessage) -> bool:
-        if not self.open:
-            return False
-        try:
-            async with self.lock:
-                await self.ws.send_text(msg.to_json())
-            return True
-        except Exception:  # the socket went away under us
-            self.open = False
-            return False
-
-    async def close(self, code: int = 1000) -> None:
-        if self.open:
-            self.open = False
-            with contextlib.suppress(Exception):
-                await self.ws.close(code)
-
-
 class KvsEmulator:
-    """Channels (persisted), the signaling hub and pending SendAlexaOfferToMaster calls."""
+    """Channels (persisted), the REST calls on them, and the way into the signaling hub."""
 
     def __init__(self, settings: Settings, db: CloudDB) -> None:
         self.settings = settings
         self.db = db
-        self.masters: dict[str, Peer] = {}
-        self.viewers: dict[str, dict[str, Peer]] = defaultdict(dict)
-        # Undelivered messages per (channel ARN, recipient; "" = master), kept for the TTL.
-        self._pending: dict[tuple[str, str], list[tuple[float, ServerMessage]]] = defaultdict(list)
-        self._alexa: dict[tuple[str, str], asyncio.Future[str]] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.hub = SignalingHub(db, settings.local)
         # GetIceServerConfig's IceServerList for a ClientId (the cloud's coturn); none: []
         self.ice_servers: Callable[[str | None], Awaitable[list[dict[str, Any]]]] | None = None
 
@@ -189,11 +139,21 @@ class KvsEmulator:
             "Version": row.version,
         }
 
+    @property
+    def masters(self) -> dict[str, Peer]:
+        """Each channel's MASTER connection (the hub's)."""
+        return self.hub.masters
+
+    @property
+    def viewers(self) -> dict[str, dict[str, Peer]]:
+        """Each channel's VIEWER connections by ClientId (the hub's)."""
+        return self.hub.viewers
+
     def master_connected(self, channel_arn: str) -> bool:
-        return channel_arn in self.masters
+        return self.hub.master_connected(channel_arn)
 
     def viewer_ids(self, channel_arn: str) -> list[str]:
-        return sorted(self.viewers.get(channel_arn, {}))
+        return self.hub.viewer_ids(channel_arn)
 
     # -- REST entry --------------------------------------------------------
     async def rest(self, request: Request) -> Response:
@@ -317,12 +277,7 @@ class KvsEmulator:
                 status=400,
             )
         self.db.delete_channel(row.arn)
-        peers = [self.masters.pop(row.arn, None), *self.viewers.pop(row.arn, {}).values()]
-        for peer in peers:
-            if peer is not None:
-                await peer.close(1000)
-        for key in [k for k in self._pending if k[0] == row.arn]:
-            del self._pending[key]
+        await self.hub.drop_channel(row.arn)
         return {}
 
     # -- data plane ----------------------------------------------------------
@@ -347,29 +302,9 @@ class KvsEmulator:
         payload = p.get("MessagePayload")
         if not isinstance(payload, str) or not PAYLOAD_RE.fullmatch(payload):
             raise _invalid("MessagePayload must be 1-10000 characters of base64")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[str] = loop.create_future()
-        key = (row.arn, sender)
-        old = self._alexa.get(key)
-        if old is not None and not old.done():
-            old.cancel()
-        self._alexa[key] = fut
-        # Like KVS: delivered now if the master is connected, else when it connects (within TTL).
-        await self._deliver(row, "", ServerMessage("SDP_OFFER", payload, sender_client_id=sender))
         wait = min(float(row.message_ttl), self.settings.local.offer_wait_max)
-        try:
-            answer = await asyncio.wait_for(asyncio.shield(fut), wait)
-        except TimeoutError:
-            # AWS keeps redelivering until the TTL and then answers without an Answer.
-            return {}
-        except asyncio.CancelledError:
-            if fut.cancelled():  # a newer offer from the same SenderClientId replaced this one
-                return {}
-            raise
-        finally:
-            if self._alexa.get(key) is fut:
-                del self._alexa[key]
-        return {"Answer": answer}
+        answer = await self.hub.offer_from_alexa(row, sender, payload, wait)
+        return {} if answer is None else {"Answer": answer}
 
     OPERATIONS: ClassVar[dict[str, Any]] = {
         "/createSignalingChannel": create_signaling_channel,
@@ -381,72 +316,6 @@ class KvsEmulator:
         "/v1/send-alexa-offer-to-master": send_alexa_offer_to_master,
     }
 
-    # -- routing ---------------------------------------------------------------
-    def _peer(self, arn: str, recipient: str) -> Peer | None:
-        if recipient == "":
-            return self.masters.get(arn)
-        return self.viewers.get(arn, {}).get(recipient)
-
-    async def _deliver(self, row: ChannelRow, recipient: str, msg: ServerMessage) -> None:
-        peer = self._peer(row.arn, recipient)
-        if peer is not None and await peer.send(msg):
-            return
-        now = time.monotonic()
-        queue = self._pending[(row.arn, recipient)]
-        queue[:] = [(t, m) for t, m in queue if t > now]
-        queue.append((now + row.message_ttl, msg))
-        self._prune(now)
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, q in self._pending.items() if not q or q[-1][0] <= now]:
-            del self._pending[key]
-
-    async def _flush(self, peer: Peer) -> None:
-        key = (peer.channel_arn, peer.client_id or "")
-        queue = self._pending.pop(key, [])
-        now = time.monotonic()
-        for expires, msg in queue:
-            if expires > now:
-                await peer.send(msg)
-
-    async def _route(self, peer: Peer, text: str) -> None:
-        corr = None
-        with contextlib.suppress(Exception):
-            obj = json.loads(text)
-            corr = obj.get("correlationId") if isinstance(obj, dict) else None
-        try:
-            msg = ClientMessage.parse(text)
-        except MessageError as exc:
-            await peer.send(status_response("InvalidArgumentException", str(exc), "400", corr))
-            return
-        row = self.db.channel_by_arn(peer.channel_arn)
-        if row is None:  # deleted under us
-            await peer.close(1000)
-            return
-        if peer.client_id is None:  # master → one viewer (or a SendAlexaOfferToMaster caller)
-            recipient = msg.recipient_client_id
-            if not recipient:
-                await peer.send(
-                    status_response(
-                        "InvalidArgumentException",
-                        "recipientClientId is required for messages from the MASTER",
-                        "400",
-                        msg.correlation_id,
-                    )
-                )
-                return
-            waiter = self._alexa.get((row.arn, recipient))
-            if waiter is not None:
-                # Alexa does not trickle: only the answer matters, candidates are dropped.
-                if msg.action == "SDP_ANSWER" and not waiter.done():
-                    waiter.set_result(msg.message_payload)
-                return
-            out = ServerMessage(msg.action, msg.message_payload, sender_client_id=None)
-            await self._deliver(row, recipient, out)
-        else:  # viewer → master
-            out = ServerMessage(msg.action, msg.message_payload, sender_client_id=peer.client_id)
-            await self._deliver(row, "", out)
-
     # -- WebSocket entry ---------------------------------------------------------
     async def websocket(self, ws: WebSocket) -> None:
         try:
@@ -454,48 +323,7 @@ class KvsEmulator:
         except KvsError as exc:
             await self._refuse(ws, exc.status, exc.error_type, exc.message)
             return
-        if peer is None:
-            return
-        await ws.accept()
-        await self._flush(peer)
-        local = self.settings.local
-        try:
-            while True:
-                now = time.monotonic()
-                idle_left = peer.last_seen + local.idle_timeout - now
-                age_left = peer.connected_at + local.connection_max_age - now
-                if age_left <= 0:
-                    # KVS caps a connection's life: it asks the client to reconnect.
-                    await peer.send(ServerMessage("GO_AWAY"))
-                    break
-                if idle_left <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(ws.receive(), min(idle_left, age_left))
-                except TimeoutError:
-                    continue
-                if event["type"] == "websocket.disconnect":
-                    break
-                peer.last_seen = time.monotonic()
-                text = event.get("text")
-                if text is None and event.get("bytes") is not None:
-                    text = event["bytes"].decode("utf-8", "replace")
-                if text:
-                    await self._route(peer, text)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            self._forget(peer)
-            await peer.close(1000)
-
-    def _forget(self, peer: Peer) -> None:
-        if peer.client_id is None:
-            if self.masters.get(peer.channel_arn) is peer:
-                del self.masters[peer.channel_arn]
-        else:
-            viewers = self.viewers.get(peer.channel_arn, {})
-            if viewers.get(peer.client_id) is peer:
-                del viewers[peer.client_id]
+        await self.hub.serve(ws, peer)
 
     async def _refuse(self, ws: WebSocket, status: int, error_type: str, message: str) -> None:
         log.info("refused signaling connection: %s %s %s", status, error_type, message)
@@ -504,7 +332,7 @@ class KvsEmulator:
         except RuntimeError:  # server without the denial-response extension
             await ws.close(1008)
 
-    async def _admit(self, ws: WebSocket) -> Peer | None:
+    async def _admit(self, ws: WebSocket) -> Peer:
         try:
             _, params = verify_presigned(
                 method="GET",
@@ -520,38 +348,7 @@ class KvsEmulator:
         client_id = params.get("X-Amz-ClientId") or None
         if client_id is not None and not CLIENT_ID_RE.fullmatch(client_id):
             raise _invalid("X-Amz-ClientId must be 1-256 characters of [a-zA-Z0-9_.-]")
-        peer = Peer(ws, row.arn, client_id)
-        if client_id is None:
-            old = self.masters.get(row.arn)
-            self.masters[row.arn] = peer
-            if old is not None:  # the newest master connection takes over
-                log.warning(
-                    "a new MASTER connection replaced the one of %s: two camera agents on "
-                    "one channel?",
-                    row.name,
-                )
-                await old.close(CLOSE_MASTER_REPLACED)
-            return peer
-        viewers = self.viewers[row.arn]
-        old = viewers.get(client_id)
-        if old is None and len(viewers) >= self.settings.local.max_viewers:
-            raise KvsError(
-                f"The channel already has {len(viewers)} viewers connected "
-                f"(limit {self.settings.local.max_viewers})",
-                error_type="ClientLimitExceededException",
-                status=400,
-            )
-        viewers[client_id] = peer
-        if old is not None:  # same ClientId reconnecting
-            await old.close(1000)
-        return peer
+        return await self.hub.connect(ws, row, client_id)
 
     async def close_all(self) -> None:
-        peers = list(self.masters.values())
-        for v in self.viewers.values():
-            peers.extend(v.values())
-        for peer in peers:
-            await peer.close(1001)
-        for fut in self._alexa.values():
-            if not fut.done():
-                fut.cancel()
+        await self.hub.close_all()

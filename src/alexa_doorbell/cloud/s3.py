@@ -39,8 +39,12 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from alexa_doorbell.cloud.kvs import header_lists
-from alexa_doorbell.cloud.sigv4 import SigV4Error, verify_header_auth, verify_presigned
+from alexa_doorbell.cloud.sigv4 import (
+    SigV4Error,
+    header_lists,
+    verify_header_auth,
+    verify_presigned,
+)
 from alexa_doorbell.config import Settings
 
 SERVICE = "s3"

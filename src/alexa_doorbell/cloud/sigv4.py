@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -329,3 +330,11 @@ def verify_presigned(
         if hmac.compare_digest(expected, params["X-Amz-Signature"]):
             return Verified(key, region), params
     raise SigV4Error(403, "InvalidSignatureException", SIGNATURE_MISMATCH)
+
+
+def header_lists(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """An ASGI request's raw headers as the verifiers take them: lower-case name -> values."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for k, v in raw:
+        out[k.decode("latin-1").lower()].append(v.decode("latin-1"))
+    return dict(out)
