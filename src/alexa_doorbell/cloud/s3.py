@@ -14,31 +14,33 @@ presigned URL made against the TLS port is ``https://`` as Alexa wants it.
   (``NoSuchKey``, ``NoSuchBucket``, ``AccessDenied``, ``SignatureDoesNotMatch``,
   ``InvalidAccessKeyId``, ``RequestTimeTooSkewed``, ``BadDigest``, …); HEAD
   errors carry no body, as S3's do.
-- Objects live in ``cloud_dir/s3.sqlite3``; objects older than ``LIFECYCLE_DAYS``
-  are deleted on start, as the bucket's lifecycle rule does in AWS.
+- Objects live in ``cloud_dir/s3.sqlite3`` (``s3_store.py``); objects older than
+  ``LIFECYCLE_DAYS`` are deleted on start, as the bucket's lifecycle rule does in AWS.
+- The wire format's pure parts (errors, bodies, checksums) are in ``s3_wire.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
-import sqlite3
-import threading
 import time
-import uuid
-import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from alexa_doorbell.cloud.s3_store import ObjectStore, StoredObject
+from alexa_doorbell.cloud.s3_wire import (
+    S3Error,
+    check_bucket_name,
+    decode_aws_chunked,
+    error_response,
+    no_such_bucket,
+    not_implemented,
+    verify_checksums,
+)
 from alexa_doorbell.cloud.sigv4 import (
     SigV4Error,
     header_lists,
@@ -47,241 +49,18 @@ from alexa_doorbell.cloud.sigv4 import (
 )
 from alexa_doorbell.config import Settings
 
+__all__ = ["S3Emulator", "S3Error", "check_bucket_name", "decode_aws_chunked", "error_response"]
+
 SERVICE = "s3"
 LIFECYCLE_DAYS = 30  # deploy/template.yaml expires snapshots after as many days
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # far below S3's 5 GB; snapshots are a few hundred kB
 MAX_KEY_BYTES = 1024
-# Matched whole (.fullmatch): with "^...$", .match lets a trailing newline through.
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-IPV4_LIKE_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
-# Checksums S3 accepts, with how to compute the ones the stdlib can; the rest are refused.
-CHECKSUMS: dict[str, Callable[[bytes], bytes] | None] = {
-    "crc32": lambda b: zlib.crc32(b).to_bytes(4, "big"),
-    "sha1": lambda b: hashlib.sha1(b).digest(),
-    "sha256": lambda b: hashlib.sha256(b).digest(),
-    "crc32c": None,
-    "crc64nvme": None,
-}
 # Query parameters that name a sub-resource (?acl, ?tagging, ?uploads...) select
 # operations the emulator does not have; these others do not.
 PLAIN_QUERY = {"x-id", "versionId"}
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS buckets (
-    name TEXT PRIMARY KEY,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS objects (
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    body BLOB NOT NULL,
-    content_type TEXT NOT NULL,
-    etag TEXT NOT NULL,
-    last_modified REAL NOT NULL,
-    checksum_algorithm TEXT,     -- 'crc32', 'sha1', 'sha256' or NULL
-    checksum TEXT,               -- base64, as in x-amz-checksum-*
-    metadata TEXT NOT NULL,      -- JSON of the x-amz-meta-* headers
-    PRIMARY KEY (bucket, key)
-);
-"""
-
-
-class S3Error(Exception):
-    """A refused S3 request: status, S3 error code, message and extra XML fields."""
-
-    def __init__(self, status: int, code: str, message: str, **fields: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-
-def error_response(exc: S3Error, *, head: bool = False) -> Response:
-    """S3's error document (none for HEAD: S3 sends the status alone)."""
-    request_id = uuid.uuid4().hex[:16].upper()
-    headers = {
-        "x-amz-request-id": request_id,
-        "x-amz-id-2": base64.b64encode(uuid.uuid4().bytes).decode(),
-    }
-    if head:
-        return Response(b"", exc.status, headers=headers)
-    extra = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in exc.fields.items())
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{exc.code}</Code><Message>{escape(exc.message)}</Message>{extra}"
-        f"<RequestId>{request_id}</RequestId></Error>"
-    )
-    return Response(body.encode(), exc.status, media_type="application/xml", headers=headers)
-
-
-def _no_such_bucket(bucket: str) -> S3Error:
-    return S3Error(404, "NoSuchBucket", "The specified bucket does not exist", BucketName=bucket)
-
-
-def _not_implemented(what: str) -> S3Error:
-    return S3Error(
-        501,
-        "NotImplemented",
-        f"A header or query you provided implies functionality that is not implemented ({what})",
-    )
-
-
-def check_bucket_name(name: str) -> None:
-    if not BUCKET_RE.fullmatch(name) or ".." in name or IPV4_LIKE_RE.fullmatch(name):
-        raise S3Error(
-            400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=name
-        )
-
-
-# -- request bodies ----------------------------------------------------------------------
-def decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
-    """The payload and trailers of an ``aws-chunked`` body without chunk signatures.
-
-    ``<hex size>\\r\\n<data>\\r\\n`` … ``0\\r\\n`` then ``name:value\\r\\n`` trailer lines
-    and an empty line (what botocore's AwsChunkedWrapper writes).
-    """
-    out = bytearray()
-    pos = 0
-    while True:
-        end = body.find(b"\r\n", pos)
-        if end < 0:
-            raise S3Error(400, "IncompleteBody", "The request body ended inside a chunk header.")
-        size_field = body[pos:end].split(b";", 1)
-        if len(size_field) > 1:  # ";chunk-signature=": signed streaming, not supported here
-            raise _not_implemented("signed aws-chunked payload")
-        try:
-            size = int(size_field[0], 16)
-        except ValueError:
-            raise S3Error(400, "InvalidChunkSizeError", "Invalid chunk size.") from None
-        pos = end + 2
-        if size == 0:
-            break
-        chunk = body[pos : pos + size]
-        if len(chunk) != size or body[pos + size : pos + size + 2] != b"\r\n":
-            raise S3Error(400, "IncompleteBody", "A chunk is shorter than its declared size.")
-        out += chunk
-        pos += size + 2
-    trailers: dict[str, str] = {}
-    for line in body[pos:].split(b"\r\n"):
-        if line:
-            name, sep, value = line.decode("latin-1").partition(":")
-            if not sep:
-                raise S3Error(400, "MalformedTrailerError", "A trailer line has no ':'.")
-            trailers[name.strip().lower()] = value.strip()
-    return bytes(out), trailers
-
-
-def verify_checksums(payload: bytes, given: Mapping[str, str]) -> tuple[str, str] | None:
-    """Check ``x-amz-checksum-*`` values (headers or trailers) and ``content-md5``.
-
-    Returns the (algorithm, base64 value) to store, or None.
-    """
-    md5 = given.get("content-md5")
-    if md5 is not None and base64.b64encode(hashlib.md5(payload).digest()).decode() != md5:
-        raise S3Error(
-            400, "BadDigest", "The Content-MD5 you specified did not match what we received."
-        )
-    found = None
-    for algorithm, compute in CHECKSUMS.items():
-        value = given.get(f"x-amz-checksum-{algorithm}")
-        if value is None:
-            continue
-        if compute is None:
-            raise S3Error(
-                400,
-                "InvalidRequest",
-                f"The local cloud cannot check {algorithm.upper()} checksums; use CRC32, SHA1 "
-                "or SHA256 (boto3's default is CRC32).",
-            )
-        if base64.b64encode(compute(payload)).decode() != value:
-            raise S3Error(
-                400,
-                "BadDigest",
-                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-            )
-        found = (algorithm, value)
-    return found
-
-
-# -- storage -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: str
-    key: str
-    body: bytes
-    content_type: str
-    etag: str
-    last_modified: float
-    checksum_algorithm: str | None
-    checksum: str | None
-    metadata: dict[str, str]
-
-
-class ObjectStore:
-    """Buckets and objects in SQLite (thread-safe, one lock)."""
-
-    def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # No fsync per object (a put runs on the cloud's event loop); WAL still keeps the
-        # file whole if the process dies, and a snapshot lost to a power cut is no loss.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def add_bucket(self, name: str) -> bool:
-        with self._lock:
-            cur = self._conn.execute(
-                "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)",
-                (name, time.time()),
-            )
-        return cur.rowcount == 1
-
-    def has_bucket(self, name: str) -> bool:
-        with self._lock:
-            row = self._conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone()
-        return row is not None
-
-    def put(self, obj: StoredObject) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    obj.bucket,
-                    obj.key,
-                    obj.body,
-                    obj.content_type,
-                    obj.etag,
-                    obj.last_modified,
-                    obj.checksum_algorithm,
-                    obj.checksum,
-                    json.dumps(obj.metadata),
-                ),
-            )
-
-    def get(self, bucket: str, key: str) -> StoredObject | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
-            ).fetchone()
-        if row is None:
-            return None
-        return StoredObject(*row[:8], metadata=json.loads(row[8]))
-
-    def expire(self, older_than: float) -> int:
-        """Delete objects last written before ``older_than`` (the lifecycle rule)."""
-        with self._lock:
-            cur = self._conn.execute("DELETE FROM objects WHERE last_modified < ?", (older_than,))
-        return cur.rowcount
 
 
 # -- the emulator ------------------------------------------------------------------------
@@ -402,7 +181,7 @@ class S3Emulator:
                 )
             given.update(trailers)
         elif claimed.startswith("STREAMING-"):
-            raise _not_implemented(f"x-amz-content-sha256: {claimed}")
+            raise not_implemented(f"x-amz-content-sha256: {claimed}")
         elif claimed == UNSIGNED_PAYLOAD:
             payload = body
         elif SHA256_RE.fullmatch(claimed):
@@ -450,9 +229,9 @@ class S3Emulator:
                 return Response(b"", 200, headers={"Location": f"/{bucket}"})
             if request.method == "HEAD":
                 if not self.objects.has_bucket(bucket):
-                    raise _no_such_bucket(bucket)
+                    raise no_such_bucket(bucket)
                 return Response(b"", 200, headers={"x-amz-bucket-region": self.settings.region})
-            raise _not_implemented(f"{request.method} on a bucket (ListObjects)")
+            raise not_implemented(f"{request.method} on a bucket (ListObjects)")
         except S3Error as exc:
             return error_response(exc, head=head)
 
@@ -468,7 +247,7 @@ class S3Emulator:
             _refuse_subresources(request)
             check_bucket_name(bucket)
             if not self.objects.has_bucket(bucket):
-                raise _no_such_bucket(bucket)
+                raise no_such_bucket(bucket)
             if len(key.encode()) > MAX_KEY_BYTES:
                 raise S3Error(400, "KeyTooLongError", "Your key is too long", Key=key[:64])
             if request.method == "PUT":
@@ -484,7 +263,7 @@ class S3Emulator:
         self, request: Request, bucket: str, key: str, body: bytes, presigned: bool
     ) -> Response:
         if request.headers.get("x-amz-copy-source"):
-            raise _not_implemented("CopyObject")
+            raise not_implemented("CopyObject")
         payload, checksum = self._payload(request, body, presigned)
         etag = f'"{hashlib.md5(payload).hexdigest()}"'
         metadata = {
@@ -558,7 +337,7 @@ def _s3_auth_error(exc: SigV4Error, presigned: bool) -> S3Error:
 def _refuse_subresources(request: Request) -> None:
     for name in request.query_params:
         if name not in PLAIN_QUERY and not name.startswith(("X-Amz-", "x-amz-")):
-            raise _not_implemented(f"?{name}")
+            raise not_implemented(f"?{name}")
 
 
 def _check_location(body: bytes, region: str) -> None:
