@@ -11,6 +11,9 @@ cameras do.
     clip = encode_clip(profile="Baseline")
     with RtspTestServer(clip) as cam:
         url = cam.url               # rtsp://127.0.0.1:<port>/stream
+
+As a process of its own (a camera a test can kill and start again on the same port):
+``python -m tests.helpers.rtsp_server --port N`` prints its URL once it listens.
 """
 
 from __future__ import annotations
@@ -119,7 +122,9 @@ class _Stats:
 
 
 class RtspTestServer:
-    def __init__(self, clip: Clip, *, inband_parameters: bool = True, loop: bool = True) -> None:
+    def __init__(
+        self, clip: Clip, *, inband_parameters: bool = True, loop: bool = True, port: int = 0
+    ) -> None:
         self.clip, self.inband, self.loop = clip, inband_parameters, loop
         self.stats = _Stats()
         server = self
@@ -132,7 +137,7 @@ class RtspTestServer:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -315,3 +320,22 @@ class RtspTestServer:
             offset += self.clip.duration
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="A loopback RTSP test camera until killed.")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=240)
+    args = p.parse_args()
+    clip = encode_clip(fps=args.fps, gop=args.fps, width=args.width, height=args.height)
+    with RtspTestServer(clip, port=args.port) as cam:
+        print(cam.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
