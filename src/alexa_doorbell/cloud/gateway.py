@@ -10,9 +10,11 @@ the gateway's body ``{"header": {"namespace": "System", "name": "Exception"},
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ from alexa_doorbell.alexa.schema import schema_errors
 from alexa_doorbell.cloud.admin import redact_tokens
 from alexa_doorbell.cloud.faults import FaultQueue
 from alexa_doorbell.cloud.lwa import LwaEmulator, _json, bearer_token
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
 MAX_EVENTS = 1000  # recent accepted events kept in memory
@@ -71,6 +75,8 @@ class EventGateway:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self.requests = 0  # every POST /v3/events, accepted or not
+        # Each hears (user_id, message) of every accepted event, on the cloud's loop.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- in-process API ----------------------------------------------------------
     @property
@@ -143,6 +149,11 @@ class EventGateway:
             self._events.append(AcceptedEvent(time.time(), user_id, message))
             del self._events[:-MAX_EVENTS]
             self._cond.notify_all()
+        for listener in self.listeners:
+            try:
+                listener(user_id, message)
+            except Exception:  # a listener's trouble is never the sender's
+                log.exception("event gateway: a listener failed")
         return Response(status_code=202)
 
     # -- admin (/_local/...) --------------------------------------------------------------

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp
 
 from alexa_doorbell.amazon.snapshots import bucket_name
 from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, AdminGuard, required_admin_token
+from alexa_doorbell.cloud.alexa import announcer_for
 from alexa_doorbell.cloud.db import CloudDB
 from alexa_doorbell.cloud.gateway import EventGateway
 from alexa_doorbell.cloud.kvs import KvsEmulator
@@ -61,6 +62,9 @@ class LocalCloud:
         self.kvs = KvsEmulator(settings, self.db)
         self.lwa = LwaEmulator(settings, self.db)
         self.gateway = EventGateway(self.lwa)
+        # What the users' Alexa would say of each event (snapshots fetched as Alexa does).
+        self.alexa = announcer_for(settings.cameras, settings.ca_file)
+        self.gateway.listeners.append(self.alexa.heard)
         self.s3 = S3Emulator(settings)
         self.turn = Coturn(settings)  # started by the first GetIceServerConfig
         self.kvs.ice_servers = self.turn.ice_server_list
@@ -112,6 +116,7 @@ class LocalCloud:
         log.info("local cloud on %s (WSS %s)", local.url, local.wss_url)
 
     async def stop(self) -> None:
+        await self.alexa.close()
         await self.kvs.close_all()
         await self.turn.stop()
         for server in self._servers:
@@ -144,6 +149,7 @@ class LocalCloud:
             Route("/_local/lwa/expire", lwa.admin_expire, methods=["POST"]),
             Route("/_local/events", gw.admin_events, methods=["GET"]),
             Route("/_local/events", gw.admin_clear, methods=["DELETE"]),
+            Route("/_local/announcements", self._announcements, methods=["GET"]),
             Route("/_local/gateway/faults", gw.admin_faults, methods=["POST"]),
             Route("/_local/status", self._status, methods=["GET"]),
             # S3, path-style, last: /<bucket>/<key> would shadow every route above.
@@ -153,6 +159,11 @@ class LocalCloud:
         local = self.settings.local
         guarded = AdminGuard(Starlette(routes=routes), self.admin_token)
         return HostGuard(guarded, local.allowed_hosts, bind_host=local.host)
+
+    async def _announcements(self, request: Request) -> JSONResponse:
+        """``GET /_local/announcements``: what Alexa said or did for each event, oldest first."""
+        items = [a.as_dict() for a in self.alexa.announcements]
+        return JSONResponse(items, headers={"Cache-Control": "no-store"})
 
     async def _status(self, request: Request) -> JSONResponse:
         channels = []
