@@ -8,6 +8,7 @@ a configuration mistake is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +44,20 @@ app.add_typer(skill_app, name="skill")
 app.add_typer(tokens_app, name="tokens")
 
 
+_JOURNAL_PRIORITY = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<priority>logger: message``: the journal keeps the time, and shows errors as such."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        prefix = f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>"
+        return "\n".join(prefix + line for line in text.splitlines())
+
+
 def configure_logging(verbose: bool) -> None:
     """Where log records go. The command sets it here, and nothing else does.
 
@@ -58,7 +73,10 @@ def configure_logging(verbose: bool) -> None:
     if verbose:
         from rich.logging import RichHandler
 
-        handler = RichHandler(show_path=False)
+        handler: logging.Handler = RichHandler(show_path=False)
+        if os.environ.get("JOURNAL_STREAM"):  # under systemd: one plain line per record
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_JournalFormatter())
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
         logging.getLogger("aioice").setLevel(logging.WARNING)
         logging.getLogger("aiortc").setLevel(logging.WARNING)
