@@ -207,3 +207,57 @@ async def test_frigate_through_a_broker_that_restarts_sends_nothing_twice(
     assert states == ["DETECTED", "NOT_DETECTED"]
     [said] = [a for a in door.alexa.announcements if a.event == "ObjectDetection"]
     assert said.image_sha256 == hashlib.sha256(jpeg).hexdigest()
+
+
+async def test_the_camera_agent_gives_its_inputs_frames_and_a_snapshot(make_cloud) -> None:
+    """``alexa-doorbell camera``'s wiring: the inputs start with the service, a detection
+    without a picture is announced with the camera's current frame, pixel motion sees
+    the camera's frames while it is watched, and everything stops with the service."""
+    from alexa_doorbell.camera.service import CameraService
+    from alexa_doorbell.commands.inputs import attach_inputs
+    from alexa_doorbell.notifier.client import local_notifier
+    from alexa_doorbell.store import open_store
+
+    cam = CameraConfig(
+        width=640, height=480, fps=15, audio="silence", motion=True, detection=["person"],
+        pixel_motion=True,
+    )  # fmt: skip
+    cloud = make_cloud(cameras=[cam], webhook=WebhookConfig(enabled=True, port=0))
+    link(cloud)
+    settings = cloud.settings
+    store = open_store(settings.store_location)
+    notifier = local_notifier(settings, store)
+    service = CameraService(
+        settings, notifier=notifier, agent_options={"signaling": False, "preset": "ultrafast"}
+    )
+    import os
+
+    os.environ["ALEXA_DOORBELL_WEBHOOK_SECRET"] = SECRET
+    try:
+        detach = await attach_inputs(service)
+    finally:
+        del os.environ["ALEXA_DOORBELL_WEBHOOK_SECRET"]
+    await service.start()
+    try:
+        agent = service.camera("front-door").agent
+        assert agent.video is not None
+        track = agent.video.subscribe()  # somebody watches: the source opens
+        for _ in range(10):
+            await asyncio.wait_for(track.recv(), 10)
+        assert detach.inputs is not None and detach.inputs.webhook is not None
+        async with httpx.AsyncClient(base_url=detach.inputs.webhook.url, timeout=5) as client:
+            body = {"label": "person", "score": 0.7}
+            reply = await client.post("/hooks/front-door/detection", headers=AUTH, json=body)
+            assert reply.status_code == 202, reply.text
+        [said] = await asyncio.to_thread(cloud.cloud.alexa.wait_for, 1, 10.0, "announcement")
+        assert said.text == "Person detected at Front Door"
+        assert said.image_type == "image/jpeg" and said.image_size > 1000
+        assert said.image_error is None
+        assert detach.inputs.analyzers["front-door"].samples > 0  # pixel motion looked
+    finally:
+        await detach()
+        await service.stop()
+        notifier.close()
+        store.close()
+    entries = Timeline.in_dir(settings.data_dir).recent()
+    assert [(e.kind, e.what, e.status) for e in entries][-1] == ("detection", "person", "202")

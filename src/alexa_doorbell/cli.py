@@ -147,13 +147,14 @@ def camera(
     """Run the camera agent: the KVS MASTER of every configured camera, in one process."""
     from alexa_doorbell.camera.media import MediaSourceError
     from alexa_doorbell.camera.service import run_agent
+    from alexa_doorbell.commands.inputs import attach_inputs
     from alexa_doorbell.preflight import require_camera_side
 
     settings = load_settings()
     require_camera_side(settings)
     configure_logging(verbose=True)
     try:
-        run_agent(settings, endpoint_id=endpoint_id or None, source=source)
+        run_agent(settings, endpoint_id=endpoint_id or None, source=source, attach=attach_inputs)
     except (MediaSourceError, KeyError) as exc:  # a wrong source or endpoint id: say which
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         typer.echo(f"alexa-doorbell camera: {message}", err=True)

@@ -42,6 +42,8 @@ __all__ = ["CameraService", "ServedCamera", "run_agent", "store_connectivity"]
 log = logging.getLogger("alexa_doorbell.camera.agent")
 
 Hook = Callable[["ServedCamera"], Awaitable[None] | None]
+# Joins something to the service before it starts (the inputs); returns how to undo it.
+Attach = Callable[["CameraService"], Awaitable[Callable[[], Awaitable[None]]]]
 READY_WAIT = 20.0  # seconds: past this, READY=1 with the cameras connected so far
 
 
@@ -249,8 +251,13 @@ def run_agent(
     settings: Settings,
     endpoint_id: str | Sequence[str] | None = None,
     source: str | None = None,
+    *,
+    attach: Attach | None = None,
 ) -> None:
-    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM (the command sets up logging)."""
+    """``alexa-doorbell camera``: run until Ctrl-C / SIGTERM (the command sets up logging).
+
+    ``attach`` joins the inputs (``commands.inputs.attach_inputs``) before the cameras
+    start; what it returns undoes it before they stop."""
     from alexa_doorbell.store import open_store
 
     ids = [endpoint_id] if isinstance(endpoint_id, str) else list(endpoint_id or [])
@@ -325,6 +332,7 @@ def run_agent(
                 loop.add_signal_handler(sig, stop.set)
         with contextlib.suppress(NotImplementedError, AttributeError):
             loop.add_signal_handler(signal.SIGUSR1, service.ring_on_signal)
+        detach = await attach(service) if attach is not None else None
         await service.start()
         tasks = [asyncio.create_task(service.report_readiness())]
         if (interval := sdnotify.watchdog_interval()) is not None:
@@ -334,6 +342,8 @@ def run_agent(
         finally:
             for t in tasks:
                 t.cancel()
+            if detach is not None:
+                await detach()
             await service.stop()
 
     try:

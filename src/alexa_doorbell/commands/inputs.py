@@ -1,0 +1,94 @@
+"""The camera agent's inputs, joined to its cameras (``alexa-doorbell camera``).
+
+    attached = await attach_inputs(service)   # before service.start()
+    attached.inputs.webhook                    # what runs (None without a notifier)
+    await attached()                           # before service.stop()
+
+Starts every input the settings configure (``inputs.start_inputs``) with a
+:class:`~alexa_doorbell.inputs.notifier_sink.NotifierSink` on the service's
+notifier, the snapshot bucket and the door timeline in ``data_dir``. As each
+camera starts, its decoded pictures go to the built-in detectors (only for a
+camera that has one enabled) and its latest one is kept for a detection that
+comes without a picture. Here, above both: the inputs read camera/, and the
+camera agent knows nothing of the inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alexa_doorbell.amazon.snapshots import SnapshotError, SnapshotStore
+from alexa_doorbell.camera.service import CameraService, ServedCamera
+from alexa_doorbell.inputs import start_inputs
+from alexa_doorbell.inputs.notifier_sink import NotifierSink
+from alexa_doorbell.inputs.runner import Inputs
+from alexa_doorbell.store.timeline import Timeline
+
+log = logging.getLogger("alexa_doorbell.inputs")
+
+
+class Attached:
+    """The running inputs; awaiting it stops them and closes what they used."""
+
+    def __init__(self, inputs: Inputs | None, *closers: Any) -> None:
+        self.inputs = inputs
+        self._closers = closers
+
+    async def __call__(self) -> None:
+        if self.inputs is not None:
+            await self.inputs.stop()
+        for closer in self._closers:
+            if closer is not None:
+                closer.close()
+
+
+class LatestFrames:
+    """Each camera's most recent decoded picture (a reference, no copy)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, Any] = {}
+
+    def tap(self, endpoint_id: str) -> Callable[[Any], None]:
+        def keep(frame: Any) -> None:
+            self._frames[endpoint_id] = frame
+
+        return keep
+
+    def __call__(self, endpoint_id: str) -> Any:
+        return self._frames.get(endpoint_id)
+
+
+async def attach_inputs(service: CameraService) -> Attached:
+    settings = service.settings
+    notifier = service.notifier
+    if notifier is None:
+        log.warning("inputs: no notifier, so nothing they report reaches Alexa")
+        return Attached(None)
+    snapshots: SnapshotStore | None = None
+    if any(c.detection for c in settings.cameras):
+        try:
+            snapshots = SnapshotStore.from_settings(settings)
+        except SnapshotError as exc:
+            log.warning("inputs: %s; detections are announced without a picture", exc)
+    timeline = Timeline.in_dir(settings.data_dir)
+    latest = LatestFrames()
+    sink = NotifierSink(settings, notifier, snapshots, timeline=timeline, frames=latest)
+    inputs = await start_inputs(settings, sink)
+
+    def on_start(cam: ServedCamera) -> None:
+        offer = inputs.frame_sink(cam.endpoint_id)
+        if offer is not None:
+            cam.add_frame_tap(offer)
+        if cam.config.detection:
+            cam.add_frame_tap(latest.tap(cam.endpoint_id))
+
+    service.on_start.append(on_start)
+    now = time.time()
+    for cam in settings.cameras:
+        if cam.motion:  # quiet until an input says otherwise: ends a DETECTED a restart left
+            await sink.motion(cam.endpoint_id, False, now)
+
+    return Attached(inputs, snapshots, timeline)
