@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from alexa_doorbell.config.urls import parse_stun_url
+
 if TYPE_CHECKING:
     from alexa_doorbell.config import Settings
 
@@ -43,8 +45,6 @@ log = logging.getLogger(__name__)
 TurnTransport = Literal["auto", "udp", "tls"]
 RelayKind = Literal["udp", "tcp", "tls"]
 
-KVS_STUN_URL = "stun:stun.kinesisvideo.{region}.amazonaws.com:443"
-STUN_URL_RE = re.compile(r"stun:(?P<host>[^?:\s]+)(?::(?P<port>[0-9]{1,5}))?")
 TURN_URL_RE = re.compile(
     r"(?P<scheme>turns?):(?P<host>[^?:\s]+)(?::(?P<port>[0-9]{1,5}))?"
     r"(?:\?transport=(?P<transport>udp|tcp))?"
@@ -57,24 +57,6 @@ FETCH_TIMEOUT = 1.5  # GetIceServerConfig on an offer's path (stale credentials)
 BACKGROUND_FETCH_TIMEOUT = 10.0
 RETRY_MAX = 60.0
 DNS_TTL = 300.0
-
-
-def kvs_stun_url(region: str) -> str:
-    """The KVS STUN server of a region (AWS's KVS WebRTC requirements page)."""
-    return KVS_STUN_URL.format(region=region)
-
-
-def parse_stun_url(url: str) -> tuple[str, int]:
-    """``stun:host[:port]`` → (host, port); ValueError with the expected form otherwise."""
-    m = STUN_URL_RE.fullmatch(url.strip())
-    if not m:
-        raise ValueError(
-            f"{url!r} is not a STUN URL: stun:host[:port], e.g. {kvs_stun_url('us-east-1')}"
-        )
-    port = int(m["port"] or 3478)
-    if not 0 < port < 65536:
-        raise ValueError(f"{url!r}: port must be 1-65535")
-    return m["host"], port
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from alexa_doorbell.config.urls import parse_mqtt_url
 from alexa_doorbell.lambda_config import ConfigError
 
 log = logging.getLogger(__name__)
 
 USERNAME_ENV = "ALEXA_DOORBELL_MQTT_USERNAME"
 PASSWORD_ENV = "ALEXA_DOORBELL_MQTT_PASSWORD"
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 STABLE = 10.0  # seconds a connection must have lasted for the backoff to start afresh
 
 
@@ -64,27 +63,6 @@ class Broker:
         if not self.tls:
             return None
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-
-
-def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
-    """``(host, port, tls)`` of ``mqtt://host:port`` / ``mqtts://host``; ValueError says why."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{url!r} is no URL ({exc})") from None
-    if parts.scheme not in DEFAULT_PORTS:
-        raise ValueError(f"{url!r}: use mqtt://host:1883 or mqtts://host:8883 (TLS)")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            "no credentials in mqtt_url: set ALEXA_DOORBELL_MQTT_USERNAME and "
-            "ALEXA_DOORBELL_MQTT_PASSWORD (or _PASSWORD_FILE) in the environment"
-        )
-    if not parts.hostname:
-        raise ValueError(f"{url!r} names no broker host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: only scheme, host and port (no path or query)")
-    return parts.hostname, port or DEFAULT_PORTS[parts.scheme], parts.scheme == "mqtts"
 
 
 def read_credentials(environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:

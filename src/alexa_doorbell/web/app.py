@@ -10,7 +10,8 @@ API (JSON, handled in ``web/dashboard.py``): ``GET /api/cameras``,
 ``POST /api/cameras/{id}/viewer`` (presigned VIEWER URL + ICE servers; on the local
 cloud also a one-time ``relayPath``, ``web/relay.py``),
 ``POST /api/cameras/{id}/press`` (DoorbellPress via the notifier),
-``GET /api/status``; WebSocket ``/api/signaling/{token}`` relays signaling to
+``GET /api/status``, ``GET /api/timeline`` and its pictures (``web/timeline.py``);
+WebSocket ``/api/signaling/{token}`` relays signaling to
 the local cloud, whose self-made certificate browsers do not trust. The page
 and the vendored KVS WebRTC SDK are served from ``/`` and ``/static/``.
 
@@ -46,6 +47,7 @@ from alexa_doorbell.web.auth import (
 )
 from alexa_doorbell.web.dashboard import CACHE_PAGE, CACHE_VENDOR, STATIC, Dashboard
 from alexa_doorbell.web.press import PressFn, sweep_forever
+from alexa_doorbell.web.timeline import TimelineView
 
 __all__ = ["Dashboard", "DashboardServer", "create_app", "run_dashboard", "start_dashboard"]
 
@@ -81,6 +83,7 @@ def create_app(
     if password is not None:
         guards.append(Middleware(LoginGuard, DashboardLogin(password)))
     dash = Dashboard(settings, store, press)
+    timeline = TimelineView(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
@@ -94,6 +97,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         dash.close()
+        timeline.close()
 
     app = Starlette(
         routes=[
@@ -102,6 +106,8 @@ def create_app(
             Route("/api/cameras/{endpoint_id}/viewer", dash.viewer, methods=["POST"]),
             Route("/api/cameras/{endpoint_id}/press", dash.press, methods=["POST"]),
             Route("/api/status", dash.status, methods=["GET"]),
+            Route("/api/timeline", timeline.entries, methods=["GET"]),
+            Route("/api/timeline/{entry_id}/snapshot", timeline.snapshot, methods=["GET"]),
             WebSocketRoute("/api/signaling/{token}", dash.relay),
             Mount("/static", _Static(directory=STATIC), name="static"),
         ],

@@ -11,6 +11,7 @@ const state = (window.dashboard = {
   talk: { pressed: false, micEnabled: false, error: null },
   lastPress: null,
   status: null,
+  timeline: [], // presses, motion and detections, newest first (GET /api/timeline)
   login: false, // the dashboard asks for a password: a 401 means the session ended
 });
 
@@ -315,6 +316,37 @@ async function refreshStatus() {
   finally { statusBusy = false; }
 }
 
+// -- at the door --------------------------------------------------------------------
+const KIND_TEXT = { press: "Doorbell pressed", motion: "Motion" };
+function describe(e) {
+  if (e.kind === "detection") {
+    const name = e.what.charAt(0).toUpperCase() + e.what.slice(1);
+    return `${name} detected${e.score != null ? ` (${Math.round(e.score * 100)} %)` : ""}`;
+  }
+  return KIND_TEXT[e.kind] || e.kind;
+}
+function renderTimeline(entries) {
+  state.timeline = entries;
+  const told = (s) => (s === "202" ? "Alexa told" : s);
+  $("timeline").replaceChildren(...(entries.length ? entries.map((e) => {
+    const li = el("li", { className: `kind-${e.kind}` },
+      e.snapshot ? el("img", { src: e.snapshot, alt: `${describe(e)} at ${e.camera}`, loading: "lazy" }) : null,
+      el("div", {}, el("b", { textContent: describe(e) }),
+        el("small", { textContent: `${e.camera} · ${fmtAge(e.at)} · ${told(e.status)}` })));
+    li.dataset.kind = e.kind;
+    li.dataset.status = e.status;
+    return li;
+  }) : [el("li", { className: "empty", textContent: "Nothing yet: presses, motion and people at the door show here." })]));
+}
+let timelineBusy = false;
+async function refreshTimeline() {
+  if (timelineBusy) return;
+  timelineBusy = true;
+  try { renderTimeline((await api("GET", "/api/timeline?limit=30")).entries); }
+  catch (_) { /* shown again on the next refresh */ }
+  finally { timelineBusy = false; }
+}
+
 // -- wiring -------------------------------------------------------------------------
 async function main() {
   const { cameras, login } = await api("GET", "/api/cameras");
@@ -349,6 +381,8 @@ async function main() {
   $("press").hidden = !(cameras.find((c) => c.endpoint_id === state.camera) || {}).doorbell;
   refreshStatus();
   setInterval(refreshStatus, 2000);
+  refreshTimeline();
+  setInterval(refreshTimeline, 3000);
   if (state.camera) startViewer(state.camera);
   else $("overlay").textContent = "No camera configured.";
 }

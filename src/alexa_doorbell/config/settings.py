@@ -1,59 +1,28 @@
-"""Settings for the tools that run outside Lambda (CLI, camera agent, local cloud).
-
-Sources, highest first: environment variables prefixed ``ALEXA_DOORBELL_``
-(nested with ``__``, e.g. ``ALEXA_DOORBELL_LOCAL__PORT``), then the TOML file
-named by ``ALEXA_DOORBELL_CONFIG`` (default ``alexa-doorbell.toml`` in the
-working directory, when present), then the defaults below. Unknown keys are
-errors at every level, and ``load_settings`` turns every mistake (malformed
-TOML, a bad value, a misspelt key, a named file that is missing) into one
-``ConfigError`` line that names the file or variable, the key and what is allowed.
-
-The defaults are the embedded local cloud: no account needed. Set
-``cloud = "aws"`` to use AWS KVS, Login with Amazon and the Alexa event gateway;
-AWS credentials then come from the standard AWS chain and the LWA client
-secret from the environment or AWS Secrets Manager, never from this file.
-
-The Lambda path does not import this module (pydantic is not in the Lambda
-runtime); it reads the same ``ALEXA_DOORBELL_`` variables with the stdlib in
-``alexa_doorbell.lambda_config``, where the defaults both share live.
-``Settings.lambda_config()`` turns these settings into that module's
-``SkillConfig``, from which the skill and the notifier are built.
-"""
+"""``Settings``: every setting, from the environment, the TOML file and the defaults."""
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from pydantic_settings.exceptions import SettingsError
 
 from alexa_doorbell import config_errors
 from alexa_doorbell.amazon.events import GATEWAYS as EVENT_GATEWAYS
+from alexa_doorbell.config.camera import CameraConfig
+from alexa_doorbell.config.tables import DashboardConfig, LocalCloudConfig, WebhookConfig
+from alexa_doorbell.config.urls import kvs_stun_url, parse_mqtt_url, parse_stun_url
 from alexa_doorbell.lambda_config import (
-    LAMBDA_VARIABLES,
-    LOCAL_LWA_CLIENT_ID,
-    LOCAL_LWA_CLIENT_SECRET,
     LWA_URL,
-    ConfigError,
     SkillConfig,
     default_data_dir,
     default_store_url,
@@ -64,188 +33,8 @@ from alexa_doorbell.store.base import Device
 ENV_PREFIX = "ALEXA_DOORBELL_"
 CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
 DEFAULT_CONFIG_FILE = "alexa-doorbell.toml"
-# ALEXA_DOORBELL_* names that are no Settings field yet no typo either: read by the
-# Lambda functions (lambda_config/), beside the settings for secrets that never live in
-# the file (web/auth.py, cloud/admin.py), or by the test suite's own knobs (README).
-OTHER_VARIABLES = frozenset(
-    {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE", "DASHBOARD_PASSWORD_ARN"}
-    | {"LOCAL_ADMIN_TOKEN"}
-    | {"MQTT_USERNAME", "MQTT_PASSWORD", "MQTT_PASSWORD_FILE"}  # inputs/mqtt.py
-    | {"WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE"}  # inputs/webhook.py
-    | LAMBDA_VARIABLES
-    | {"NETEM_OPTIONAL", "RELIABILITY_REPORT", "TOKEN_TRIALS", "SOAK_SESSIONS", "SOAK_BURSTS"}
-    | {"LOSSY_SEED"}
-)
-
-log = logging.getLogger(__name__)
-
-# The local cloud's emulator credentials. They open nothing but the emulator on
-# loopback and are documented in the README, like LocalStack's "test"/"test".
-LOCAL_AWS_ACCESS_KEY_ID = "AKIALOCALDOORBELL000"
-LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
-# LOCAL_LWA_CLIENT_ID/SECRET, LWA_URL and EVENT_GATEWAYS (per region, docs/PROTOCOLS.md §3)
-# come from the Lambda path's stdlib modules, so both sides use the same values.
-
-
-class CameraConfig(BaseModel):
-    """One camera or doorbell: its Alexa endpoint and its KVS channel."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelt key must not fall back to a default
-
-    endpoint_id: str = "front-door"
-    friendly_name: str = "Front Door"
-    description: str = "Video doorbell"
-    manufacturer: str = "alexa-doorbell"
-    channel_name: str = "front-door"
-    channel_arn: str | None = None
-    doorbell: bool = True
-    # Talk at the door: "full" (tap to talk), "half" (push to talk) or "none"; "auto"
-    # follows the hardware (see talk_mode). Replaces full_duplex (still read, deprecated).
-    talk: Literal["auto", "full", "half", "none"] = "auto"
-    aec: bool = True  # echo cancellation for a microphone next to the speaker (full duplex)
-    owner: str | None = None  # LWA user_id; None = whoever links (single-user)
-    motion: bool = False  # a motion input feeds Alexa.MotionSensor (routines: "when motion...")
-    # Object classes announced with a snapshot (Alexa.SmartVision): "person", "package"
-    detection: list[Literal["person", "package"]] = Field(default_factory=list)
-    # Inputs (docs/inputs.md). Frigate: this camera's name in Frigate, and the zones an
-    # object must enter to be announced (none: anywhere in the picture).
-    frigate_camera: str | None = None
-    frigate_zones: list[str] = Field(default_factory=list)
-    # A button and a motion sensor on MQTT: the topic, the JSON field that holds the
-    # state (zigbee2mqtt "action", "occupancy") and the exact values, when not ON/OFF.
-    press_topic: str | None = None
-    press_field: str | None = None
-    press_payload: str | None = None  # the value that rings, e.g. "single"
-    motion_topic: str | None = None
-    motion_field: str | None = None
-    motion_payload_on: str | None = None
-    motion_payload_off: str | None = None
-    # A push button on a GPIO pin (extra "gpio"): 17 or "GPIO17", "BOARD11"; wired to
-    # ground (active low, the internal pull-up) or to 3.3 V.
-    gpio_pin: int | str | None = None
-    gpio_bounce_ms: int = Field(50, ge=1, le=2000)
-    gpio_active_low: bool = True
-    # Built in: motion from the picture (fraction of it that must change, frames a
-    # second looked at) and the HOG person detector (extra "detect").
-    pixel_motion: bool = False
-    pixel_motion_area: float = Field(0.02, gt=0, le=1)
-    pixel_motion_fps: float = Field(4.0, gt=0, le=30)
-    person_detector: bool = False
-    # Media: "testsrc", a file path, "rtsp://...", "webcam" or "webcam:/dev/video0"
-    source: str = "testsrc"
-    audio: str = "auto"  # "auto" (from source or silence), "tone", "mic", a file path
-    width: int = 1280
-    height: int = 720
-    fps: int = 30
-    sink: str = "discard"  # talk-back audio: "discard", "speaker", or a .wav path
-    # H.264 from rtsp:// or a file sent as it is when its profile suits Alexa
-    # ("auto"), or always decoded and re-encoded ("never").
-    passthrough: Literal["auto", "never"] = "auto"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _full_duplex_is_talk(cls, data: Any) -> Any:
-        """``full_duplex`` (deprecated for one release): true is talk "full", false "half"."""
-        if not isinstance(data, dict) or "full_duplex" not in data:
-            return data
-        data = dict(data)
-        value = data.pop("full_duplex")
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            value = value.lower() in ("true", "1", "yes")
-        if not isinstance(value, bool):
-            raise ValueError("full_duplex must be true or false (deprecated: use talk)")
-        mapped = "full" if value else "half"
-        name = data.get("endpoint_id", "front-door")
-        log.warning("camera %s: full_duplex is deprecated, use talk = %r instead", name, mapped)
-        data.setdefault("talk", mapped)
-        return data
-
-    @property
-    def talk_mode(self) -> Literal["full", "half", "none"]:
-        """``talk``; for "auto", what the hardware at the door allows (docs/camera.md)."""
-        if self.talk != "auto":
-            return self.talk
-        if self.sink in ("discard", "", "none"):  # nothing plays the user's voice
-            return "none"
-        if self.sink == "speaker":  # its sound reaches the door's microphone
-            return "full" if self.aec else "half"
-        return "full"  # a .wav recorder: no sound at the door to come back
-
-    @property
-    def full_duplex(self) -> bool:
-        """Discovery's isFullDuplexAudioSupported."""
-        return self.talk_mode == "full"
-
-    @model_validator(mode="after")
-    def _input_keys_have_their_input(self) -> CameraConfig:
-        needs = {
-            "press_topic": ("press_field", "press_payload"),
-            "motion_topic": ("motion_field", "motion_payload_on", "motion_payload_off"),
-            "frigate_camera": ("frigate_zones",),
-        }
-        for base, keys in needs.items():
-            for key in keys:
-                if getattr(self, key) and not getattr(self, base):
-                    raise ValueError(f"{key} is set but {base} is not: set {base} too")
-        return self
-
-
-class LocalCloudConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = 8750  # plain HTTP: REST APIs (KVS, LWA, event gateway)
-    tls_port: int = 8751  # TLS: WSS signaling (the official JS SDK needs wss://)
-    aws_access_key_id: str = LOCAL_AWS_ACCESS_KEY_ID
-    aws_secret_access_key: SecretStr = SecretStr(LOCAL_AWS_SECRET_ACCESS_KEY)
-    lwa_client_id: str = LOCAL_LWA_CLIENT_ID
-    lwa_client_secret: SecretStr = SecretStr(LOCAL_LWA_CLIENT_SECRET)
-    access_token_lifetime: int = 3600  # seconds; tests shorten it to see expiry
-    idle_timeout: float = 600.0  # KVS drops a silent WebSocket after ~10 min
-    connection_max_age: float = 3600.0  # and caps a connection at about an hour
-    max_viewers: int = 10
-    message_ttl: int = 60  # seconds, per channel default (KVS allows 5-120)
-    # SendAlexaOfferToMaster waits for the master's answer at most min(channel TTL, this)
-    offer_wait_max: float = 10.0
-    # Host names it answers to besides loopback, `host` and address literals (DNS rebinding)
-    allowed_hosts: list[str] = Field(default_factory=list)
-    # A real STUN/TURN server behind GetIceServerConfig: Debian's coturn, started on the
-    # first call when installed (cloud/turn.py); false: an empty IceServerList
-    turn: bool = True
-    turn_port: int = Field(3478, ge=0, le=65535)  # STUN and TURN, UDP and TCP (0: any free)
-    turn_tls_port: int = Field(5349, ge=0, le=65535)  # TURN over TLS (KVS: 443; 0: any free)
-    turn_credential_ttl: int = Field(300, ge=30, le=86400)  # seconds, as KVS's Ttl
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def wss_url(self) -> str:
-        return f"wss://{self.host}:{self.tls_port}"
-
-
-class DashboardConfig(BaseModel):
-    """``[dashboard]``. Its password is never here: ALEXA_DOORBELL_DASHBOARD_PASSWORD(_FILE)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Host names it answers to besides loopback, --host and address literals (DNS rebinding)
-    allowed_hosts: list[str] = Field(default_factory=list)
-
-
-class WebhookConfig(BaseModel):
-    """``[webhook]``: POST /hooks/<endpoint_id>/press|motion|detection on the camera agent.
-
-    Its secret is never here: ALEXA_DOORBELL_WEBHOOK_SECRET(_FILE)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(8770, ge=0, le=65535)
-    # Host names it answers to besides loopback, `host` and address literals (DNS rebinding)
-    allowed_hosts: list[str] = Field(default_factory=list)
+# EVENT_GATEWAYS (per region, docs/PROTOCOLS.md §3) and LWA_URL come from the Lambda
+# path's stdlib modules, so both sides use the same values.
 
 
 class Settings(BaseSettings):
@@ -328,16 +117,12 @@ class Settings(BaseSettings):
     @classmethod
     def _mqtt_url_is_a_broker(cls, value: str | None) -> str | None:
         if value:
-            from alexa_doorbell.inputs.mqtt import parse_mqtt_url
-
             parse_mqtt_url(value)
         return value or None
 
     @field_validator("stun_urls")
     @classmethod
     def _stun_urls(cls, value: list[str]) -> list[str]:
-        from alexa_doorbell.camera.ice import parse_stun_url
-
         for url in value:
             parse_stun_url(url)
         return [url.strip() for url in value]
@@ -349,8 +134,6 @@ class Settings(BaseSettings):
         # (bench/ice_bench.py, docs/camera.md#home-networks-nat-and-firewalls).
         if self.cloud == "aws":
             if "stun_urls" not in self.model_fields_set:
-                from alexa_doorbell.camera.ice import kvs_stun_url
-
                 self.stun_urls = [kvs_stun_url(self.region)]
             if "use_turn" not in self.model_fields_set:
                 self.use_turn = True
@@ -516,36 +299,3 @@ def config_file(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
     """The TOML file to read, and whether ALEXA_DOORBELL_CONFIG named it."""
     named = (os.environ if environ is None else environ).get(CONFIG_VARIABLE) or ""
     return Path(named or DEFAULT_CONFIG_FILE), bool(named)
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings for a command; any mistake is one ConfigError line (the CLI exits 2).
-
-    Beyond ``Settings()``: the file ALEXA_DOORBELL_CONFIG names must exist (``/dev/null``
-    means none), and an ``ALEXA_DOORBELL_*`` variable that nothing reads is logged as a
-    warning (other tools may share the prefix, so it is not an error).
-    """
-    environ = dict(os.environ)
-    path, named = config_file(environ)
-    if named and (not path.exists() or path.is_dir()):
-        raise ConfigError(
-            f"{CONFIG_VARIABLE}={path}: {'a directory' if path.exists() else 'no such file'}; "
-            f"point it at your TOML file, or unset it to read ./{DEFAULT_CONFIG_FILE} if present"
-        )
-    for warning in config_errors.unknown_variables(environ, Settings.model_fields, OTHER_VARIABLES):
-        log.warning("alexa-doorbell: %s", warning)
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        toml = config_errors.read_toml(path) if path.is_file() else {}
-        raise ConfigError(
-            config_errors.describe_validation_error(
-                exc,
-                Settings,
-                toml=toml,
-                toml_path=path.absolute() if path.is_file() else None,
-                environ=environ,
-            )
-        ) from None
-    except SettingsError as exc:  # a variable holding JSON that does not parse
-        raise ConfigError(config_errors.describe_settings_error(exc, Settings, environ)) from None
