@@ -472,12 +472,3 @@ class CameraAgent:
             await asyncio.sleep(self.heartbeat_interval)
             if self.signaling is not None and self.signaling.connected.is_set():
                 await self.health.heartbeat()
-
-
-def __getattr__(name: str) -> Any:
-    """``run_agent`` lives in camera/service.py (imported late: the service imports this)."""
-    if name == "run_agent":
-        from alexa_doorbell.camera.service import run_agent
-
-        return run_agent
-    raise AttributeError(name)
