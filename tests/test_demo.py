@@ -27,6 +27,7 @@ STEPS = [
     "session_disconnected",
     "talk_modes",
     "doorbell_press",
+    "person_at_door",
     "camera_offline",
 ]
 
@@ -105,6 +106,20 @@ def test_events_recorded_and_schema_valid(demo_run) -> None:
     # The agent's shutdown reached Alexa as an EndpointHealth ChangeReport.
     assert offline["change_reports"] >= 1
     assert "ChangeReport" in names
+
+
+def test_a_person_at_the_door_is_announced_with_the_cameras_picture(demo_run) -> None:
+    summary, _out, _code = demo_run
+    person = _step(summary, "person_at_door")["figures"]
+    assert person["announcement"] == "Person detected at Front Door"
+    assert person["webhook_to_gateway_ms"] < 5000
+    detections = [e for e in summary["events"] if e["event"]["header"]["name"] == "ObjectDetection"]
+    assert len(detections) == 1
+    item = detections[0]["event"]["payload"]["events"][0]
+    assert item["imageNetClass"] == "person" and item["frameImageUri"].startswith("https://")
+    with av.open(summary["person_snapshot"]) as container:  # the JPEG Alexa fetched
+        frame = next(container.decode(video=0))
+    assert frame.width >= 320 and float(np.std(frame.to_ndarray(format="rgb24"))) > 20
 
 
 def test_snapshot_and_wav_are_not_trivial(demo_run) -> None:

@@ -27,12 +27,16 @@ def _demo_settings(settings: Settings, keep_running: bool) -> Settings:
     # real deployment, so the demo sends nothing beyond it.
     from alexa_doorbell.demo.talk import mode_camera_configs
 
+    # The first camera announces a person too (the person-at-the-door step).
+    first, *others = settings.cameras or [settings.camera()]
+    if "person" not in first.detection:
+        first = first.model_copy(update={"detection": [*first.detection, "person"]})
     return settings.model_copy(
         update={
             "cloud": "local",
             "data_dir": data_dir,
             # The talk-modes step's full, half and no-talk cameras, after the user's own.
-            "cameras": [*settings.cameras, *mode_camera_configs(data_dir)],
+            "cameras": [first, *others, *mode_camera_configs(data_dir)],
             "store_url": "",
             "local": local,
             "stun_urls": [],

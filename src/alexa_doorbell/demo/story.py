@@ -23,6 +23,7 @@ from rich.console import Console
 
 from alexa_doorbell.cloud.alexa import SimulatedAlexa, answer_of, new_session_id, reply_name
 from alexa_doorbell.config import CameraConfig, Settings
+from alexa_doorbell.demo.person import DemoWebhook, person_at_door
 from alexa_doorbell.demo.report import fmt_ms, print_result, rounded
 from alexa_doorbell.demo.steps import (
     SILENCE_RMS,
@@ -62,6 +63,8 @@ class Demo:
         self.cam: CameraConfig = settings.camera()
         self.figures: dict[str, Any] = {}
         self.endpoints: dict[str, Any] = {}
+        self.webhook = DemoWebhook()  # the camera's, for the person-at-the-door step
+        self.person_snapshot: Path | None = None
 
     # -- the story -------------------------------------------------------------------
     def steps(self) -> list[tuple[str, str, Callable[[], Awaitable[str]]]]:
@@ -91,6 +94,11 @@ class Demo:
                 "doorbell_press",
                 "Doorbell press → Alexa announces and opens the live view",
                 self.doorbell_press,
+            ),
+            (
+                "person_at_door",
+                "Person at the door → Alexa announces it with the camera's snapshot",
+                self.person_at_door,
             ),
             ("camera_offline", "Camera offline → UNREACHABLE", self.camera_offline),
         ]
@@ -174,6 +182,7 @@ class Demo:
                 "ALEXA_DOORBELL_STORE_URL": self.settings.store_location,
                 "ALEXA_DOORBELL_STUN_URLS": json.dumps(self.settings.stun_urls),
                 "ALEXA_DOORBELL_USE_TURN": json.dumps(self.settings.use_turn),
+                **self.webhook.env(),
             }
         )
         log = self.camera_log.open("ab")
@@ -429,6 +438,9 @@ class Demo:
             f"live view opened ({r.frames} frames)"
         )
 
+    async def person_at_door(self) -> str:
+        return await person_at_door(self, self.webhook, self.out_dir)
+
     async def camera_offline(self) -> str:
         assert self.alexa is not None and self.camera_proc is not None
         self.camera_proc.send_signal(signal.SIGTERM)
@@ -481,6 +493,7 @@ class Demo:
             "steps": [r.as_dict() for r in self.results],
             "snapshot": str(getattr(self, "snapshot", "") or "") or None,
             "talkback_wav": str(getattr(self, "talkback", "") or "") or None,
+            "person_snapshot": str(self.person_snapshot) if self.person_snapshot else None,
             "events": self.cloud.gateway.messages() if self.cloud is not None else [],
             "data_dir": str(self.settings.data_dir),
         }
