@@ -35,9 +35,18 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+)
 
-from alexa_doorbell.camera import rtc_hooks
+from alexa_doorbell.camera import bitrate, rtc_hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
@@ -75,7 +84,7 @@ def test_no_other_module_touches_aiortc_internals() -> None:
     """The hooks module is the one door: no other source names these internals."""
     internals = re.compile(
         r"_RTCRtp(Sender|Receiver)__|\._send_keyframe\b|\.receiver\._enabled\b"
-        r"|iceGatherer\._connection|\._send_rtcp_nack\b|H264Encoder\._|rtcrtpreceiver\.get_decoder"
+        r"|iceGatherer\._connection|\._send_rtcp_nack\b|\._retransmit\b|H264Encoder\._|rtcrtpreceiver\.get_decoder"
         r"|(?<!self)\._(protocols|nominated|transport_policy)\b"  # aioice's Connection
     )
     hooks = ROOT / "src/alexa_doorbell/camera/rtc_hooks.py"
@@ -131,6 +140,42 @@ async def test_keyframe_requests_reach_the_routed_callback(pc: RTCPeerConnection
     rtc_hooks.route_keyframe_requests(sender, lambda: asked.append(fmt))
     await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=fmt, ssrc=1, media_ssrc=sender._ssrc))
     assert asked == [fmt]
+
+
+async def test_retransmissions_go_through_the_limit(pc: RTCPeerConnection) -> None:
+    sender = transceiver(pc, "video").sender
+    assert "await self._retransmit(seq)" in source(RTCRtpSender._handle_rtcp_packet)
+    asked: list[int] = []
+    rtc_hooks.limit_retransmissions(sender, lambda seq: asked.append(seq) or False)
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+    nack.lost = [7, 9]
+    await sender._handle_rtcp_packet(nack)  # refused: nothing sent (no transport yet)
+    assert asked == [7, 9]
+
+
+async def test_receiver_reports_reach_public_stats_as_rfc3550_fixed_point(
+    pc: RTCPeerConnection,
+) -> None:
+    """camera/bitrate.py reads the viewer's RR from getStats(): fractionLost is the
+    report's 8-bit field (not the W3C fraction), jitter in RTP clock units."""
+    sender = transceiver(pc, "video").sender
+    report = RtcpReceiverInfo(
+        ssrc=sender._ssrc,
+        fraction_lost=64,
+        packets_lost=5,
+        highest_sequence=100,
+        jitter=900,
+        lsr=0,
+        dlsr=0,
+    )
+    await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[report]))
+    got = bitrate.remote_inbound(await sender.getStats())
+    assert got is not None
+    assert (got[1].fraction_lost, got[1].jitter_ms) == (0.25, 10.0)  # as camera/bitrate.py reads
+    stats = (await sender.getStats()).values()
+    remote = next(s for s in stats if s.type == "remote-inbound-rtp")
+    assert (remote.fractionLost, remote.jitter, remote.packetsLost) == (64, 900, 5)
+    assert "remote-inbound-rtp" in source(RTCRtpSender._handle_rtcp_packet)
 
 
 def test_h264_payloads_round_trip_through_aiortcs_depacketizer() -> None:

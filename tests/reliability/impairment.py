@@ -126,6 +126,7 @@ class Bottleneck:
         self.free_at = 0.0  # monotonic time the link has sent everything queued
         self.dropped = 0
         self.delivered: Counter[int] = Counter()  # whole second since start -> bytes
+        self.drops: Counter[int] = Counter()  # whole second since start -> datagrams dropped
         self.started = time.monotonic()
         self.max_queue = 0.0  # bytes
 
@@ -135,6 +136,7 @@ class Bottleneck:
         queued = max(0.0, self.free_at - now) * self.rate
         if queued + wire > self.limit:
             self.dropped += 1
+            self.drops[int(now - self.started)] += 1
             return None
         self.max_queue = max(self.max_queue, queued + wire)
         self.free_at = max(now, self.free_at) + wire / self.rate

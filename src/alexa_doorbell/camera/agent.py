@@ -160,7 +160,12 @@ class CameraAgent:
         self.outgoing = outgoing_audio(self.camera, self.talk, self.talkback, asrc)
         self.source = camera_video(self.camera, self._video_source, self._source_changed)
         self.video = VideoFanout(
-            self.source, gop_seconds=self.settings.gop_seconds, preset=self.preset
+            self.source,
+            gop_seconds=self.settings.gop_seconds,
+            preset=self.preset,
+            max_upload_kbps=cam.max_upload_kbps or None,
+            adapt_bitrate=cam.adapt_bitrate,
+            passthrough_over_budget=cam.passthrough_over_budget,
         )
         self.audio = AudioFanout(asrc, self.outgoing)
         self.video.start()

@@ -9,6 +9,7 @@ import av
 from alexa_doorbell.camera.sources import VIDEO_CLOCK
 
 PACKET_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+VBV_SECONDS = 0.1  # of video at the bitrate: a keyframe's room above the average
 
 
 def default_bitrate(width: int, height: int, fps: float) -> int:
@@ -17,7 +18,16 @@ def default_bitrate(width: int, height: int, fps: float) -> int:
 
 
 class H264Encoder:
-    """libx264 configured for live video to Alexa: 42e01f-compatible, IDR on demand."""
+    """libx264 configured for live video to Alexa: 42e01f-compatible, IDR on demand.
+
+    The bitrate can change while it runs (:meth:`set_bitrate`). x264 is rate
+    controlled with a VBV buffer (maxrate = the bitrate, half a second of it): a
+    keyframe cannot burst far past what an uplink's queue holds, and a lower bitrate
+    takes effect on the next frame (x264 reconfigures only with a VBV). A higher one
+    cannot (maxrate is fixed once x264 is open, and x264's average follows a raise
+    over many seconds): the encoder is opened again at the next keyframe, which the
+    GOP brings within a second anyway.
+    """
 
     def __init__(
         self,
@@ -30,33 +40,66 @@ class H264Encoder:
         preset: str = "veryfast",
         threads: int = 2,
     ) -> None:
-        self.codec = av.CodecContext.create("libx264", "w")
-        self.codec.width, self.codec.height = width, height
-        self.codec.pix_fmt = "yuv420p"
-        self.codec.time_base = PACKET_TIME_BASE
-        self.codec.framerate = fractions.Fraction(round(fps * 1000), 1000)
-        self.codec.bit_rate = bitrate or default_bitrate(width, height, fps)
-        self.codec.profile = "Baseline"  # x264 baseline = constrained baseline (42e0xx)
-        gop = max(1, round(gop_seconds * fps))
-        self.gop = gop
-        self.codec.gop_size = gop
-        self.codec.thread_count = threads
-        self.codec.options = {
-            "preset": preset,
+        self.width, self.height, self.fps = width, height, fps
+        self.preset, self.threads = preset, threads
+        self.gop = max(1, round(gop_seconds * fps))
+        self._pending: int | None = None
+        self._since_keyframe = 0
+        self.frames = 0
+        self.reopened = 0
+        self.codec = self._open(bitrate or default_bitrate(width, height, fps))
+
+    def _open(self, bitrate: int) -> av.CodecContext:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height = self.width, self.height
+        codec.pix_fmt = "yuv420p"
+        codec.time_base = PACKET_TIME_BASE
+        codec.framerate = fractions.Fraction(round(self.fps * 1000), 1000)
+        codec.bit_rate = bitrate
+        codec.profile = "Baseline"  # x264 baseline = constrained baseline (42e0xx)
+        codec.gop_size = self.gop
+        codec.thread_count = self.threads
+        gop = self.gop
+        codec.options = {
+            "preset": self.preset,
             "tune": "zerolatency",
-            "level": "3.1" if width * height <= 1280 * 720 else "4.0",
+            "level": "3.1" if self.width * self.height <= 1280 * 720 else "4.0",
             "forced-idr": "1",
+            "maxrate": str(bitrate),
+            "bufsize": str(int(bitrate * VBV_SECONDS)),
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1",
         }
-        self.width, self.height = width, height
-        self.frames = 0
+        self.max_bitrate = bitrate  # what this opening can reach
+        return codec
+
+    @property
+    def bitrate(self) -> int:
+        """The bitrate aimed at (a raise counts from the next keyframe)."""
+        return self._pending or int(self.codec.bit_rate)
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Lower: from the next frame on. Higher: from the next keyframe."""
+        bitrate = max(50_000, int(bitrate))
+        if bitrate <= self.max_bitrate:
+            self.codec.bit_rate = bitrate
+        # Reopened at the next keyframe: maxrate follows (down too, so the VBV stays
+        # tight for a low uplink).
+        self._pending = bitrate if bitrate != self.max_bitrate else None
 
     def encode(self, frame: av.VideoFrame, keyframe: bool = False) -> list[av.Packet]:
+        due = keyframe or self._since_keyframe >= self.gop - 1  # x264 makes one now
+        if self._pending is not None and due:
+            self.codec = self._open(self._pending)  # starts with an IDR
+            self._pending, keyframe = None, True
+            self.reopened += 1
         frame.pict_type = (
             av.video.frame.PictureType.I if keyframe else (av.video.frame.PictureType.NONE)
         )
         packets = list(self.codec.encode(frame))
         self.frames += 1
+        self._since_keyframe += 1
         for p in packets:
             p.time_base = PACKET_TIME_BASE
+            if p.is_keyframe:
+                self._since_keyframe = 0
         return packets

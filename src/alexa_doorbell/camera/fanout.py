@@ -34,6 +34,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from alexa_doorbell.camera import rtc_hooks
+from alexa_doorbell.camera.bitrate import UplinkBitrate, ViewerPath, watch_sender
 from alexa_doorbell.camera.encoder import PACKET_TIME_BASE, H264Encoder, default_bitrate
 from alexa_doorbell.camera.sources import VIDEO_CLOCK, AudioSource, VideoSource
 from alexa_doorbell.camera.supervisor import PictureSource, PlainPictures
@@ -42,6 +43,7 @@ __all__ = ["PACKET_TIME_BASE", "AudioFanout", "H264Encoder", "VideoFanout", "def
 
 log = logging.getLogger(__name__)
 KEYFRAME_MIN_INTERVAL = 0.5  # seconds: a PLI storm from many viewers costs one IDR
+PASSTHROUGH_SLACK = 1.15  # a camera's stream this far over the uplink's bitrate is re-encoded
 
 
 class EncodedFrame:
@@ -100,6 +102,8 @@ class FanoutVideoTrack(MediaStreamTrack):
         self.waiting_keyframe = True
         self.sent = 0
         self.dropped = 0
+        self.path: ViewerPath | None = None  # an H.264 viewer's path, from its reports
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
@@ -142,6 +146,14 @@ class FanoutVideoTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
+    def adapt_to(self, sender: RTCRtpSender, offer_kbps: int | None = None) -> None:
+        """Keep the camera's bitrate within what this viewer's path carries: at most
+        its offer's ``b=AS``, lowered and raised from its receiver reports."""
+        if self.path is None:
+            self.path = self._fanout.uplink.add_viewer(offer_kbps)
+            self._watch = asyncio.create_task(watch_sender(sender, self.path))
+            rtc_hooks.limit_retransmissions(sender, self.path.allow_retransmission)
+
     def request_keyframe(self) -> None:
         """Called for this viewer's PLI/FIR."""
         if self.mode == "h264":
@@ -159,6 +171,10 @@ class FanoutVideoTrack(MediaStreamTrack):
     def stop(self) -> None:
         if self.readyState == "live":
             self._fanout.unsubscribe(self)
+            if self._watch is not None:
+                self._watch.cancel()
+            if self.path is not None:
+                self._fanout.uplink.remove_viewer(self.path)
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
         super().stop()
@@ -212,11 +228,27 @@ class VideoFanout(_Fanout):
         gop_seconds: float = 1.0,
         bitrate: int | None = None,
         preset: str = "veryfast",
+        max_upload_kbps: int | None = None,
+        adapt_bitrate: bool = True,
+        passthrough_over_budget: str = "transcode",
     ) -> None:
         picture = PlainPictures(source) if isinstance(source, VideoSource) else source
         super().__init__(picture)
         self.source: PictureSource = picture
         self.gop_seconds, self.bitrate, self.preset = gop_seconds, bitrate, preset
+        # One bitrate for every viewer (the stream is encoded once): the lowest the
+        # budget and the viewers' paths allow (camera/bitrate.py).
+        ceiling = bitrate or default_bitrate(picture.width, picture.height, picture.fps)
+        self.uplink = UplinkBitrate(
+            ceiling,
+            self._set_bitrate,
+            budget=max_upload_kbps * 1000 if max_upload_kbps else None,
+            adapt=adapt_bitrate,
+        )
+        self.passthrough_over_budget = passthrough_over_budget
+        self.transcoding = False  # a passthrough camera's stream re-encoded to fit
+        self._passthrough_bits: list[tuple[float, int]] = []  # (time, bits) of the last 2 s
+        self._said_passthrough = False
         self.tracks: set[FanoutVideoTrack] = set()
         self.encoder: H264Encoder | None = None
         self._decoder: Any = None  # passthrough with a VP8 viewer: H.264 decoded for it
@@ -236,7 +268,44 @@ class VideoFanout(_Fanout):
 
     @property
     def passthrough(self) -> bool:
-        return self.source.passthrough
+        return self.source.passthrough and not self.transcoding
+
+    def _set_bitrate(self, bitrate: int) -> None:
+        """The uplink's new bitrate: the encoder's from its next frame (a raise: its next
+        keyframe); a passthrough stream over it is re-encoded or kept (the setting)."""
+        if self.encoder is not None:
+            self.encoder.set_bitrate(bitrate)
+        if not self.source.passthrough or self.transcoding:
+            return
+        stream = self.passthrough_bitrate()
+        if stream is None or stream <= bitrate / PASSTHROUGH_SLACK:
+            return
+        if self.passthrough_over_budget == "transcode":
+            self.transcoding = True
+            self._keyframe = True
+            log.warning(
+                "camera stream at %d kbit/s is over what its viewers' uplink carries "
+                "(%d kbit/s): re-encoding it (passthrough cannot change a camera's "
+                'bitrate; passthrough_over_budget = "keep" sends it as it is)',
+                stream // 1000,
+                bitrate // 1000,
+            )
+        elif not self._said_passthrough:
+            self._said_passthrough = True
+            log.warning(
+                "camera stream at %d kbit/s is over what its viewers' uplink carries "
+                "(%d kbit/s) and passthrough cannot change a camera's bitrate: lower the "
+                'camera\'s own bitrate or set passthrough_over_budget = "transcode"',
+                stream // 1000,
+                bitrate // 1000,
+            )
+
+    def passthrough_bitrate(self) -> int | None:
+        """The camera's own stream over the last 2 s (bit/s); None before 1 s of it."""
+        bits = self._passthrough_bits
+        if len(bits) < 2 or bits[-1][0] - bits[0][0] < 1.0:
+            return None
+        return int(sum(b for _, b in bits[1:]) / (bits[-1][0] - bits[0][0]))
 
     async def _close_source(self) -> None:
         await self.source.close()
@@ -326,7 +395,7 @@ class VideoFanout(_Fanout):
                 frame.height,
                 self.source.fps,
                 gop_seconds=self.gop_seconds,
-                bitrate=self.bitrate,
+                bitrate=self.uplink.target,
                 preset=self.preset,
             )
             self._keyframe = True
@@ -340,12 +409,22 @@ class VideoFanout(_Fanout):
     async def _pass_through(self, packet: av.Packet) -> None:
         if not self.tracks:
             return
+        now = time.monotonic()
+        self._passthrough_bits.append((now, packet.size * 8))
+        while now - self._passthrough_bits[0][0] > 2.0:
+            self._passthrough_bits.pop(0)
+        loop = asyncio.get_running_loop()
+        if self.transcoding:  # over the uplink's bitrate: decoded and encoded to fit
+            for frame in await loop.run_in_executor(None, self._decode, packet):
+                if packet.pts is not None:
+                    frame.pts, frame.time_base = packet.pts, PACKET_TIME_BASE
+                await self._encode_frame(frame)
+            return
         self._deliver([packetize_h264(packet)])
         raw = [t for t in self.tracks if t.mode != "h264"]
         if not raw:
             self._decoder = None
             return
-        loop = asyncio.get_running_loop()
         for frame in await loop.run_in_executor(None, self._decode, packet):
             for t in raw:
                 t.deliver_frame(frame)

@@ -56,6 +56,22 @@ def route_keyframe_requests(sender: RTCRtpSender, request_keyframe: Callable[[],
     sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
 
 
+def limit_retransmissions(sender: RTCRtpSender, allow: Callable[[int], bool]) -> None:
+    """Resend a NACKed packet only when ``allow(sequence_number)`` says so.
+
+    aiortc resends every packet a NACK lists, at once and without limit; on a
+    congested uplink the resends add to the congestion (a receiver that asks again
+    each round trip turns loss into a storm), so they must fit within a budget.
+    """
+    original = sender._retransmit
+
+    async def retransmit(sequence_number: int) -> None:
+        if allow(sequence_number):
+            await original(sequence_number)
+
+    sender._retransmit = retransmit  # type: ignore[method-assign]
+
+
 def h264_payloads(access_unit: bytes) -> list[bytes]:
     """RTP payloads (single NAL, STAP-A, FU-A) of one Annex B access unit.
 

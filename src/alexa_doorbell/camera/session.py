@@ -229,5 +229,8 @@ class Negotiator:
             share_payloads(video_tr.sender)  # payloads cut once per frame for every viewer
             # This viewer's PLI/FIR go to the shared encoder.
             rtc_hooks.route_keyframe_requests(video_tr.sender, session.video.request_keyframe)
+            # Its receiver reports steer the camera's bitrate, its b=AS caps it.
+            offered = summarize(session.pc.remoteDescription.sdp).first("video")
+            session.video.adapt_to(video_tr.sender, offered and offered.bandwidth_kbps)
         else:
             session.video.mode = "frames"

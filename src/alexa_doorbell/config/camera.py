@@ -64,6 +64,16 @@ class CameraConfig(BaseModel):
     # H.264 from rtsp:// or a file sent as it is when its profile suits Alexa
     # ("auto"), or always decoded and re-encoded ("never").
     passthrough: Literal["auto", "never"] = "auto"
+    # Upload for this camera's video to all its viewers together, kbit/s (0: no cap).
+    # 4000 is two viewers at full 720p30 quality on a 5-10 Mbit/s home uplink with
+    # room left for the house; more viewers share it (docs/camera.md).
+    max_upload_kbps: int = Field(4000, ge=0)
+    # Lower the video bitrate when a viewer's receiver reports show loss, raise it
+    # when the path clears (false: always the full bitrate, as before).
+    adapt_bitrate: bool = True
+    # A passthrough stream cannot change its bitrate: over the budget, re-encode it
+    # ("transcode") or send it as it is ("keep").
+    passthrough_over_budget: Literal["transcode", "keep"] = "transcode"
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,248 @@
+"""Video that fits the uplink: the camera's one encoder at a bitrate every viewer's path carries.
+
+    uplink = UplinkBitrate(ceiling=1_900_000, budget=4_000_000, apply=fanout.set_bitrate)
+    path = uplink.add_viewer(offer_kbps=2500)        # the offer's b=AS
+    task = asyncio.create_task(watch_sender(sender, path))
+    ...
+    uplink.remove_viewer(path)
+
+Video is encoded once for all of a camera's viewers, so its bitrate is the lowest of:
+the encoder's own ceiling (``bitrate``, or 0.07 bit per pixel), the camera's upload
+budget (``max_upload_kbps``) shared by the viewers, and each viewer's rate. A
+viewer's rate starts at its offer's ``b=AS`` and follows its RTCP receiver reports
+(the Echo Show sends no REMB or transport-cc, only RR and NACK/PLI), as the loss
+controller of Google Congestion Control does:
+
+- loss below 2 %: up 8 % (at most once a second), unless jitter says a queue is
+  building (:data:`JITTER_HOLD_MS`);
+- 2-10 %: hold;
+- above 10 %: down to ``rate * (1 - 0.5 * loss)``, and no higher than what got
+  through (``0.9 * sent * (1 - loss)``): a bottleneck far below the rate is found
+  in one report instead of several.
+
+The loss is the report's own (losses a retransmission repaired do not count: the
+receiver counts the repaired packet), so NACK repair on a lossy but uncongested
+link does not pull the picture down; the jitter is the report's interarrival
+jitter (RFC 3550 6.4.1) in milliseconds. Reports come through the sender's public
+``getStats()`` (``remote-inbound-rtp``): no aiortc internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+LOSS_LOW, LOSS_HIGH = 0.02, 0.10  # GCC's loss-based thresholds
+INCREASE = 1.08  # per report below LOSS_LOW
+START_FRACTION = 0.33  # of its ceiling, a new path's first rate: nothing is known of it yet
+SLOW_START = 1.5  # per clean report until the path first shows loss: full rate in ~3 s
+INCREASE_INTERVAL = 1.0  # seconds: reports come every 0.5-1.5 s; one step a second at most
+DELIVERED_MARGIN = 0.9  # below what got through, so the queue drains
+JITTER_HOLD_MS = 30.0  # over a frame's worth at 30 fps: the bottleneck's queue is growing
+MIN_BITRATE = 150_000  # bit/s: below this 720p is mush; the link is too poor to help
+AUDIO_ALLOWANCE = 50_000  # bit/s per viewer kept from the budget for Opus and RTP overhead
+RTP_OVERHEAD = 0.95  # b=AS counts RTP/UDP/IP; the encoder's bitrate is payload only
+APPLY_STEP = 0.03  # the encoder is told of changes of 3 % or more
+RETRANSMIT_SHARE = 0.25  # of a path's rate that resending NACKed packets may take
+RETRANSMIT_BURST = 0.2  # seconds of that share a NACK may spend at once
+PACKET_BYTES = 1200  # a video RTP packet, about (aiortc fills them to ~1300 bytes)
+POLL_INTERVAL = 0.25  # seconds between getStats() calls (a report is acted on within this)
+RTP_CLOCK = 90_000  # video RTP timestamps (jitter is in these units)
+
+
+@dataclass
+class Report:
+    """One receiver report as the bitrate control reads it."""
+
+    fraction_lost: float  # 0..1, since the previous report
+    jitter_ms: float
+    packets_sent: int  # by this sender when the report arrived
+    bytes_sent: int
+
+
+@dataclass
+class ViewerPath:
+    """One viewer's path: the rate it carries, from its receiver reports."""
+
+    ceiling: int  # bit/s: its offer's b=AS (less RTP overhead), or the camera's ceiling
+    rate: int
+    adapt: bool = True
+    reports: int = 0
+    last_loss: float = 0.0
+    last_jitter_ms: float = 0.0
+    history: list[tuple[float, float, float, int]] = field(default_factory=list, repr=False)
+    ramping: bool = True  # slow start: until the first report with loss
+    retransmits_refused: int = 0
+    _tokens: float = 0.0  # bytes of resends allowed now
+    _tokens_at: float = 0.0
+    _last_increase: float = 0.0
+    _last: tuple[float, int] | None = None  # (time, bytes sent) at the previous report
+    on_change: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def on_report(self, report: Report, now: float | None = None) -> int:
+        """Take one receiver report; returns the path's rate (bit/s) after it."""
+        now = time.monotonic() if now is None else now
+        self.reports += 1
+        loss, jitter = report.fraction_lost, report.jitter_ms
+        self.last_loss, self.last_jitter_ms = loss, jitter
+        sent_rate: float | None = None
+        if self._last is not None and now > self._last[0]:
+            sent_rate = (report.bytes_sent - self._last[1]) * 8 / (now - self._last[0])
+        self._last = (now, report.bytes_sent)
+        if not self.adapt:
+            return self.rate
+        rate = self.rate
+        if loss >= LOSS_LOW or jitter >= JITTER_HOLD_MS:
+            self.ramping = False
+        if loss > LOSS_HIGH:
+            rate = int(rate * (1 - 0.5 * loss))
+            if sent_rate:  # what got through, with room for the queue to drain
+                rate = min(rate, int(DELIVERED_MARGIN * sent_rate * (1 - loss)))
+        elif (
+            loss < LOSS_LOW
+            and jitter < JITTER_HOLD_MS
+            and now - self._last_increase >= INCREASE_INTERVAL
+        ):
+            rate = int(rate * (SLOW_START if self.ramping else INCREASE))
+            self._last_increase = now
+        rate = max(MIN_BITRATE, min(self.ceiling, rate))
+        self.history.append((now, loss, jitter, rate))  # (time, loss, jitter ms, bit/s)
+        del self.history[:-600]
+        if rate != self.rate:
+            self.rate = rate
+            self.on_change()
+        return self.rate
+
+    def allow_retransmission(self, sequence_number: int, now: float | None = None) -> bool:
+        """Whether a NACKed packet may be resent now: resends take at most a quarter of
+        the path's rate (as libwebrtc bounds them), or they feed the congestion."""
+        now = time.monotonic() if now is None else now
+        budget = RETRANSMIT_SHARE * self.rate / 8
+        elapsed = now - self._tokens_at if self._tokens_at else RETRANSMIT_BURST
+        self._tokens = min(budget * RETRANSMIT_BURST, self._tokens + budget * elapsed)
+        self._tokens_at = now
+        if self._tokens < PACKET_BYTES:
+            self.retransmits_refused += 1
+            return False
+        self._tokens -= PACKET_BYTES
+        return True
+
+
+class BitrateSink(Protocol):
+    def __call__(self, bitrate: int) -> None: ...
+
+
+class UplinkBitrate:
+    """One camera's video bitrate: the lowest its viewers' paths and its budget allow."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        apply: BitrateSink,
+        *,
+        budget: int | None = None,
+        adapt: bool = True,
+    ) -> None:
+        self.ceiling = ceiling  # the encoder's own bitrate (setting, or by resolution)
+        self.budget = budget  # bit/s for all of this camera's viewers together
+        self.adapt = adapt
+        self.apply = apply
+        self.paths: list[ViewerPath] = []
+        self.target = ceiling  # with no viewer, as before; the first one sets its own
+        self.history: list[tuple[float, int]] = [(time.monotonic(), ceiling)]
+
+    def add_viewer(self, offer_kbps: int | None = None) -> ViewerPath:
+        ceiling = self.ceiling
+        if offer_kbps:
+            ceiling = min(ceiling, int(offer_kbps * 1000 * RTP_OVERHEAD))
+        ceiling = max(MIN_BITRATE, ceiling)
+        # A new viewer starts where the others are (their path is likely its own: the
+        # home uplink), or, the first, at a third of its ceiling, ramping up from there.
+        others = [p.rate for p in self.paths]
+        start = min([ceiling, *others]) if others else int(ceiling * START_FRACTION)
+        start = max(MIN_BITRATE, start)
+        path = ViewerPath(ceiling, start, adapt=self.adapt, on_change=self.update)
+        self.paths.append(path)
+        self.update()
+        return path
+
+    def remove_viewer(self, path: ViewerPath) -> None:
+        with contextlib.suppress(ValueError):
+            self.paths.remove(path)
+        self.update()
+
+    def share(self) -> int | None:
+        """Each viewer's part of the budget (the one stream goes to each of them)."""
+        if not self.budget:
+            return None
+        n = max(1, len(self.paths))
+        return max(MIN_BITRATE, self.budget // n - AUDIO_ALLOWANCE)
+
+    def update(self) -> None:
+        limits = [self.ceiling, *(p.rate for p in self.paths)]
+        if (share := self.share()) is not None:
+            limits.append(share)
+        target = min(limits)
+        if target == self.target:
+            return
+        moved = abs(target - self.target) / self.target
+        # Small steps are left to the next report, except back to the ceiling.
+        if moved < APPLY_STEP and target != self.ceiling:
+            return
+        self.target = target
+        self.history.append((time.monotonic(), target))
+        del self.history[:-600]
+        self.apply(target)
+
+
+class StatsSender(Protocol):
+    """What :func:`watch_sender` needs of an aiortc ``RTCRtpSender``."""
+
+    async def getStats(self) -> object: ...
+
+
+def remote_inbound(stats: object) -> tuple[object, Report] | None:
+    """The receiver's last report in a sender's stats (its timestamp tells a new one)."""
+    values = stats.values() if hasattr(stats, "values") else ()
+    remote = next((s for s in values if getattr(s, "type", "") == "remote-inbound-rtp"), None)
+    outbound = next((s for s in values if getattr(s, "type", "") == "outbound-rtp"), None)
+    if remote is None or outbound is None:
+        return None
+    lost = remote.fractionLost or 0
+    # aiortc gives the report's 8-bit fixed point (RFC 3550 6.4.1); the W3C a fraction.
+    fraction = lost / 256 if isinstance(lost, int) else float(lost)
+    jitter_ms = (remote.jitter or 0) * 1000 / RTP_CLOCK
+    report = Report(fraction, jitter_ms, outbound.packetsSent or 0, outbound.bytesSent or 0)
+    return remote.timestamp, report
+
+
+async def watch_sender(
+    sender: StatsSender, path: ViewerPath, interval: float = POLL_INTERVAL
+) -> None:
+    """Feed ``path`` every receiver report ``sender`` gets, until cancelled."""
+    seen: object = None
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            got = remote_inbound(await sender.getStats())
+        except (AttributeError, ConnectionError):
+            continue  # not sending yet (no transport), or closing
+        if got is None or got[0] == seen:
+            continue
+        seen = got[0]
+        before = path.rate
+        path.on_report(got[1])
+        if path.rate != before:
+            log.debug(
+                "viewer path: loss %.1f%% jitter %.0f ms -> %d kbit/s",
+                100 * got[1].fraction_lost,
+                got[1].jitter_ms,
+                path.rate // 1000,
+            )

@@ -1,0 +1,104 @@
+"""The camera's video bitrate from its viewers' receiver reports (camera/bitrate.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from alexa_doorbell.camera import bitrate
+from alexa_doorbell.camera.bitrate import Report, UplinkBitrate, ViewerPath
+
+
+def report(loss: float, jitter: float = 5.0, sent: int = 0) -> Report:
+    return Report(fraction_lost=loss, jitter_ms=jitter, packets_sent=0, bytes_sent=sent)
+
+
+def steady(rate: int = 1_000_000, ceiling: int = 2_000_000) -> ViewerPath:
+    path = ViewerPath(ceiling=ceiling, rate=rate)
+    path.ramping = False
+    return path
+
+
+def test_clean_reports_raise_by_8_percent_at_most_once_a_second() -> None:
+    path = steady()
+    assert path.on_report(report(0.0), now=10.0) == 1_080_000
+    assert path.on_report(report(0.01), now=10.5) == 1_080_000  # too soon after the last
+    assert path.on_report(report(0.01), now=11.1) == 1_166_400
+
+
+def test_loss_between_2_and_10_percent_holds() -> None:
+    path = steady()
+    for t, loss in enumerate((0.02, 0.05, 0.10)):
+        assert path.on_report(report(loss), now=10.0 + t) == 1_000_000
+
+
+def test_heavy_loss_lowers_by_half_the_loss_and_to_what_got_through() -> None:
+    path = steady()
+    assert path.on_report(report(0.2), now=10.0) == 900_000  # 1 - 0.5 * 0.2
+    # Next report, 1 s later: 100 kB sent (800 kbit/s), 50 % lost -> 0.9 * 400 kbit/s.
+    path._last = (10.0, 0)
+    assert path.on_report(report(0.5, sent=100_000), now=11.0) == 360_000
+
+
+def test_a_growing_queue_stops_the_raise() -> None:
+    path = steady()
+    assert path.on_report(report(0.0, jitter=bitrate.JITTER_HOLD_MS + 1), now=10.0) == 1_000_000
+
+
+def test_slow_start_until_the_first_loss() -> None:
+    path = ViewerPath(ceiling=2_000_000, rate=600_000)
+    assert path.on_report(report(0.0), now=1.0) == 900_000
+    assert path.on_report(report(0.03), now=2.0) == 900_000  # loss: ramping ends, hold
+    assert not path.ramping
+    assert path.on_report(report(0.0), now=3.0) == 972_000
+
+
+def test_bounds_hold() -> None:
+    path = steady(rate=1_900_000, ceiling=2_000_000)
+    assert path.on_report(report(0.0), now=10.0) == 2_000_000  # the ceiling (b=AS)
+    low = steady(rate=200_000)
+    assert low.on_report(report(0.9), now=10.0) == bitrate.MIN_BITRATE
+
+
+def test_adaptation_off_keeps_the_rate() -> None:
+    path = ViewerPath(ceiling=2_000_000, rate=1_000_000, adapt=False)
+    assert path.on_report(report(0.5), now=10.0) == 1_000_000
+
+
+def test_one_bitrate_for_all_the_lowest_path_and_the_budget_share() -> None:
+    applied: list[int] = []
+    uplink = UplinkBitrate(1_935_000, applied.append, budget=4_000_000)
+    first = uplink.add_viewer(offer_kbps=2500)
+    assert first.ceiling == 1_935_000  # below b=AS:2500 (less RTP overhead)
+    assert uplink.target == first.rate == int(1_935_000 * bitrate.START_FRACTION)
+    first.ramping = False
+    first.rate = 1_900_000
+    uplink.update()
+    assert uplink.target == 1_900_000
+    second = uplink.add_viewer(offer_kbps=2500)
+    assert second.rate == 1_900_000  # starts where the others are
+    # 4000 kbit/s for two: 2000 less audio each.
+    assert uplink.share() == 1_950_000 and uplink.target == 1_900_000
+    uplink.add_viewer(offer_kbps=2500)
+    assert uplink.target == 4_000_000 // 3 - bitrate.AUDIO_ALLOWANCE  # three share it
+    second.ramping = False
+    second.on_report(report(0.8), now=100.0)  # one congested viewer lowers it for all
+    assert uplink.target == second.rate == 1_140_000
+    assert applied[-1] == 1_140_000
+    uplink.remove_viewer(second)  # it leaves: the others' paths and their share again
+    assert uplink.target == 1_900_000 and applied[-1] == 1_900_000
+
+
+def test_a_small_viewer_offer_caps_the_bitrate() -> None:
+    uplink = UplinkBitrate(1_935_000, lambda b: None)
+    path = uplink.add_viewer(offer_kbps=500)
+    assert path.ceiling == 475_000
+
+
+@pytest.mark.parametrize("rate", [400_000, 2_000_000])
+def test_retransmissions_take_at_most_a_quarter_of_the_rate(rate: int) -> None:
+    path = steady(rate=rate)
+    sent = sum(path.allow_retransmission(n, now=10.0 + n * 0.001) for n in range(2000))
+    allowed = bitrate.RETRANSMIT_SHARE * rate / 8 * (2.0 + bitrate.RETRANSMIT_BURST)
+    assert sent * bitrate.PACKET_BYTES <= allowed + bitrate.PACKET_BYTES
+    assert sent * bitrate.PACKET_BYTES >= 0.8 * allowed
+    assert path.retransmits_refused == 2000 - sent
