@@ -6,6 +6,12 @@ Prints one JSON object:
   until the EventSink is called, p50/p95: a zigbee2mqtt button press, a motion sensor,
   and a Frigate person (its snapshot already published, as Frigate does).
 - ``webhook``: POST /hooks/<camera>/press with the Bearer secret until the sink is called.
+- ``to_gateway``: the whole way to Alexa, a device's MQTT message until the local
+  event gateway accepted the event (202), p50/p95, through the NotifierSink and the
+  notifier in this process with the user's access token already in the store (no
+  refresh): a zigbee2mqtt press (DoorbellPress), motion (MotionSensor ChangeReport,
+  hold 0 so each message is a transition) and a Frigate person (its snapshot put in
+  the local cloud's S3 over HTTPS, then ObjectDetection; cooldown 0). Target 50 ms.
 - ``pixel_motion``: CPU of the pixel motion detector on 720p yuv420p frames (the Y plane
   read in place, 8x8 block means, the difference): per sample, and the share of one core
   at ``pixel_motion_fps`` (default 4), measured on the analyser's worker thread while
@@ -38,7 +44,7 @@ from tests.helpers import netguard  # noqa: E402
 from tests.helpers.inputs import Z2M_BUTTON_SINGLE, frigate_event, tiny_jpeg, z2m_motion  # noqa: E402
 from tests.helpers.mosquitto import MosquittoBroker  # noqa: E402
 
-from alexa_doorbell.config import CameraConfig, Settings, WebhookConfig  # noqa: E402
+from alexa_doorbell.config import CameraConfig, LocalCloudConfig, Settings, WebhookConfig  # noqa: E402
 from alexa_doorbell.inputs.frames import FrameAnalyzer  # noqa: E402
 from alexa_doorbell.inputs.pixels import PixelMotion, downscale, luma_plane  # noqa: E402
 from alexa_doorbell.inputs.runner import Inputs  # noqa: E402
@@ -156,6 +162,140 @@ async def event_latency(n: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+async def gateway_latency(n: int, workdir: Path) -> dict[str, Any]:
+    import aiomqtt
+    from tests.notifier.test_state_report import link
+
+    from alexa_doorbell.amazon.snapshots import SnapshotStore
+    from alexa_doorbell.cloud.server import start_cloud_thread
+    from alexa_doorbell.inputs.notifier_sink import NotifierSink
+    from alexa_doorbell.notifier.client import LocalNotifier
+    from alexa_doorbell.notifier.state_report import EventSender
+    from alexa_doorbell.store.base import Health
+
+    loop = asyncio.get_running_loop()
+    waiting: dict[str, asyncio.Future[float]] = {}
+
+    def accepted(user_id: str, message: dict[str, Any]) -> None:  # on the cloud's loop
+        at = time.perf_counter()
+        name = message["event"]["header"]["name"]
+
+        def hit() -> None:
+            fut = waiting.get(name)
+            if fut is not None and not fut.done():
+                fut.set_result(at)
+
+        loop.call_soon_threadsafe(hit)
+
+    async def to_gateway(name: str, send) -> float:  # type: ignore[no-untyped-def]
+        waiting[name] = loop.create_future()
+        t0 = time.perf_counter()
+        await send()
+        async with asyncio.timeout(10):
+            return await waiting[name] - t0
+
+    with MosquittoBroker(workdir / "broker2") as broker:
+        cam = CameraConfig(
+            frigate_camera="front_door",
+            press_topic="zigbee2mqtt/Doorbell button",
+            press_field="action",
+            press_payload="single",
+            motion_topic="zigbee2mqtt/Porch sensor",
+            motion_field="occupancy",
+            motion=True,
+            detection=["person"],
+        )
+        settings = Settings(
+            cloud="local",
+            data_dir=workdir / "cloud",
+            local=LocalCloudConfig(port=0, tls_port=0, turn_port=0, turn_tls_port=0),
+            mqtt_url=broker.url,
+            cameras=[cam],
+            ha_discovery=False,
+            press_debounce=0.0,
+            motion_hold=0.0,
+            detection_cooldown=0.0,
+        )
+        cloud = start_cloud_thread(settings)
+        try:
+            link(cloud)
+            cloud.cloud.gateway.listeners.append(accepted)
+            sender = EventSender.from_config(settings.lambda_config())
+            sender.store.put_health(Health("front-door", "OK", time.time()))
+            notifier = LocalNotifier(sender)
+            snapshots = SnapshotStore.from_settings(settings)
+            sink = NotifierSink(settings, notifier, snapshots)
+            async with Inputs(settings, sink, environ={}) as inputs:  # type: ignore[arg-type]
+                assert inputs.mqtt is not None
+                await inputs.mqtt.wait_ready(10)
+                async with aiomqtt.Client("127.0.0.1", broker.port) as device:
+                    jpeg = tiny_jpeg()
+                    await device.publish(
+                        "frigate/front_door/person/snapshot", jpeg, qos=1, retain=True
+                    )
+                    press, motion, person = [], [], []
+                    for i in range(n):
+                        press.append(
+                            await to_gateway(
+                                "DoorbellPress",
+                                lambda: device.publish(
+                                    "zigbee2mqtt/Doorbell button", Z2M_BUTTON_SINGLE, qos=1
+                                ),
+                            )
+                        )
+                        occupied = z2m_motion(i % 2 == 0)
+                        motion.append(
+                            await to_gateway(
+                                "ChangeReport",
+                                lambda o=occupied: device.publish(
+                                    "zigbee2mqtt/Porch sensor", o, qos=1
+                                ),
+                            )
+                        )
+                        await device.publish(
+                            "frigate/front_door/person/snapshot", jpeg, qos=1, retain=True
+                        )
+                        await asyncio.sleep(0.002)
+                        event = frigate_event("new", event_id=f"gw-{i}")
+                        person.append(
+                            await to_gateway(
+                                "ObjectDetection",
+                                lambda e=event: device.publish("frigate/events", e, qos=1),
+                            )
+                        )
+            notifier.close()
+            snapshots.close()
+        finally:
+            cloud.stop()
+    return {
+        "to_gateway": {
+            "zigbee2mqtt_press": stats(press),
+            "zigbee2mqtt_motion": stats(motion),
+            "frigate_person_with_snapshot": stats(person),
+            "target_ms": 50,
+            "token": "cached (no refresh)",
+            # Of those figures, what the local gateway spends validating each event against
+            # the schemas (Amazon's gateway does its own checks; ours is jsonschema).
+            "gateway_schema_check_ms": schema_cost(cloud.cloud.gateway.messages()),
+        }
+    }
+
+
+def schema_cost(messages: list[dict[str, Any]]) -> dict[str, float]:
+    from alexa_doorbell.alexa.schema import schema_errors
+
+    out: dict[str, float] = {}
+    for name in ("DoorbellPress", "ChangeReport", "ObjectDetection"):
+        sample = next(m for m in messages if m["event"]["header"]["name"] == name)
+        times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            schema_errors(sample)
+            times.append(time.perf_counter() - t0)
+        out[name] = round(statistics.median(times) * 1000, 2)
+    return out
+
+
 def frame_720p(seed: int) -> av.VideoFrame:
     rng = np.random.default_rng(seed)
     buf = np.full((1080, 1280), 128, np.uint8)
@@ -234,6 +374,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         latency = asyncio.run(event_latency(args.messages, Path(tmp)))
+        latency.update(asyncio.run(gateway_latency(args.messages, Path(tmp))))
     pixels = asyncio.run(pixel_cost(args.seconds))
     print(
         json.dumps(

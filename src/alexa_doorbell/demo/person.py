@@ -2,8 +2,8 @@
 
 No broker and no detector needed: the camera agent's webhook takes a detection as a
 Node-RED flow or a vendor doorbell would send it (the secret as a Bearer token), the
-agent takes the snapshot from its own current frame (the Echo is watching, so it
-decodes), puts it in the local cloud's S3 and the notifier sends ObjectDetection with
+agent takes the snapshot from the last frame it decoded (the Echo watched a moment
+before), puts it in the local cloud's S3 and the notifier sends ObjectDetection with
 the presigned URL; the simulated Alexa announces it and fetches the picture.
 """
 
@@ -52,48 +52,43 @@ async def person_at_door(demo: Demo, webhook: DemoWebhook, out_dir: Path) -> str
     eid = demo.cam.endpoint_id
     announcer = demo.cloud.alexa
     before = len(announcer.announcements)
+    # The Echo watches for a moment, so the camera has a current frame to snapshot.
     echo, session_id = await demo._open_live_view(
         "person_at_door", frames=10, snapshot=None, wav=None
     )
-    try:
-        t0 = time.perf_counter()
-        async with httpx.AsyncClient(base_url=webhook.url, timeout=10) as client:
-            reply = await client.post(
-                f"/hooks/{eid}/detection",
-                headers={"Authorization": f"Bearer {webhook.secret}"},
-                json={"label": "person", "score": 0.92},
-            )
-        expect(
-            reply.status_code == 202,
-            "the webhook to accept the detection (202)",
-            f"{reply.status_code} {reply.text[:200]}",
+    assert demo.alexa is not None
+    await asyncio.to_thread(demo.alexa.session_event, "SessionDisconnected", eid, session_id)
+    await echo.close()
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=webhook.url, timeout=10) as client:
+        reply = await client.post(
+            f"/hooks/{eid}/detection",
+            headers={"Authorization": f"Bearer {webhook.secret}"},
+            json={"label": "person", "score": 0.92},
         )
-        messages = await asyncio.to_thread(demo.cloud.gateway.wait_for, "ObjectDetection", 1, 15.0)
-        gateway_ms = (time.perf_counter() - t0) * 1000
-        expect(
-            bool(messages),
-            "an ObjectDetection accepted by the event gateway",
-            "none (see the camera's log)",
-        )
-        item = messages[-1]["event"]["payload"]["events"][0]
-        uri = item.get("frameImageUri") or ""
-        expect(uri.startswith("https://"), "a frameImageUri over HTTPS", uri or "none")
-        said = await asyncio.to_thread(announcer.wait_for, before + 1, 10.0)
-        spoken = [a for a in said[before:] if a.event == "ObjectDetection"]
-        if not spoken:
-            raise StepFailed("Alexa to announce the person", "no announcement")
-        person = spoken[-1]
-        expect(
-            person.image is not None,
-            "the snapshot fetched from frameImageUri",
-            person.image_error or "no picture",
-        )
-        picture = out_dir / "person-at-door.jpg"
-        picture.write_bytes(person.image or b"")
-    finally:
-        assert demo.alexa is not None
-        await asyncio.to_thread(demo.alexa.session_event, "SessionDisconnected", eid, session_id)
-        await echo.close()
+    expect(
+        reply.status_code == 202,
+        "the webhook to accept the detection (202)",
+        f"{reply.status_code} {reply.text[:200]}",
+    )
+    messages = await asyncio.to_thread(demo.cloud.gateway.wait_for, "ObjectDetection", 1, 15.0)
+    gateway_ms = (time.perf_counter() - t0) * 1000
+    expect(bool(messages), "an ObjectDetection accepted by the event gateway", "none (camera log)")
+    item = messages[-1]["event"]["payload"]["events"][0]
+    uri = item.get("frameImageUri") or ""
+    expect(uri.startswith("https://"), "a frameImageUri over HTTPS", uri or "none")
+    said = await asyncio.to_thread(announcer.wait_for, before + 1, 10.0)
+    spoken = [a for a in said[before:] if a.event == "ObjectDetection"]
+    if not spoken:
+        raise StepFailed("Alexa to announce the person", "no announcement")
+    person = spoken[-1]
+    expect(
+        person.image is not None,
+        "the snapshot fetched from frameImageUri",
+        person.image_error or "no picture",
+    )
+    picture = out_dir / "person-at-door.jpg"
+    picture.write_bytes(person.image or b"")
     demo.person_snapshot = picture
     demo.figures["person_at_door"] = {
         "webhook_to_gateway_ms": round(gateway_ms, 1),
