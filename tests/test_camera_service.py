@@ -166,3 +166,36 @@ async def test_a_press_reaches_exactly_that_doorbell_and_sigusr1_needs_a_single_
         assert presses.rung == ["back", "front"]
     finally:
         await single.stop()
+
+
+def test_the_dashboard_shows_each_cameras_source_state(tmp_path: Path) -> None:
+    from alexa_doorbell.camera.runstate import AgentState
+    from alexa_doorbell.store.base import Health
+    from alexa_doorbell.web.status import StatusInputs, build_status
+
+    now = time.time()
+    cams = [
+        CameraConfig(endpoint_id="front", friendly_name="Front"),
+        CameraConfig(endpoint_id="garage", friendly_name="Garage"),
+        CameraConfig(endpoint_id="far", friendly_name="Far"),
+    ]
+    down = AgentState("garage", source_state="down", source_since=now - 20, source_error="refused")
+    status = build_status(
+        StatusInputs(
+            cloud="local",
+            region="us-east-1",
+            cameras=cams,
+            health={c.endpoint_id: Health(c.endpoint_id, "OK", now) for c in cams},
+            sessions={},
+            tokens=[],
+            events=[],
+            agents={"front": AgentState("front", source_state="live"), "garage": down},
+            now=now,
+        )
+    )
+    by_id = {c["endpoint_id"]: c for c in status["cameras"]}
+    assert by_id["front"]["source"]["state"] == "live"
+    assert by_id["garage"]["source"] == {"state": "down", "since": now - 20, "error": "refused"}
+    assert by_id["far"]["source"] is None  # its agent runs elsewhere: unknown here
+    [problem] = [p for p in status["problems"] if p["where"] == "garage"]
+    assert "does not answer (refused)" in problem["what"] and "source" in problem["fix"]
