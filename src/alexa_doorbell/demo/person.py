@@ -13,15 +13,17 @@ import asyncio
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import httpx
 
+from alexa_doorbell.cloud.alexa import SimulatedAlexa
 from alexa_doorbell.demo.steps import StepFailed, expect
 
-if TYPE_CHECKING:
-    from alexa_doorbell.demo.story import Demo
+# (step name) -> the simulated Echo watching the camera, and its Alexa session id
+OpenView = Callable[[str], Awaitable[tuple[Any, str]]]
 
 WEBHOOK_HOST = "127.0.0.1"
 
@@ -48,16 +50,21 @@ class DemoWebhook:
         return f"http://{WEBHOOK_HOST}:{self.port}"
 
 
-async def person_at_door(demo: Demo, webhook: DemoWebhook, out_dir: Path) -> str:
-    eid = demo.cam.endpoint_id
-    announcer = demo.cloud.alexa
+async def person_at_door(
+    cloud: Any,  # the demo's LocalCloud: its gateway and simulated Alexa
+    alexa: SimulatedAlexa | None,  # None before the link step: a step out of order
+    eid: str,
+    open_view: OpenView,
+    webhook: DemoWebhook,
+    out_dir: Path,
+) -> tuple[str, dict[str, Any], Path]:
+    """The step's line, its figures and the picture Alexa fetched."""
+    assert alexa is not None, "the skill must be linked first"
+    announcer = cloud.alexa
     before = len(announcer.announcements)
     # The Echo watches for a moment, so the camera has a current frame to snapshot.
-    echo, session_id = await demo._open_live_view(
-        "person_at_door", frames=10, snapshot=None, wav=None
-    )
-    assert demo.alexa is not None
-    await asyncio.to_thread(demo.alexa.session_event, "SessionDisconnected", eid, session_id)
+    echo, session_id = await open_view("person_at_door")
+    await asyncio.to_thread(alexa.session_event, "SessionDisconnected", eid, session_id)
     await echo.close()
     t0 = time.perf_counter()
     async with httpx.AsyncClient(base_url=webhook.url, timeout=10) as client:
@@ -71,7 +78,7 @@ async def person_at_door(demo: Demo, webhook: DemoWebhook, out_dir: Path) -> str
         "the webhook to accept the detection (202)",
         f"{reply.status_code} {reply.text[:200]}",
     )
-    messages = await asyncio.to_thread(demo.cloud.gateway.wait_for, "ObjectDetection", 1, 15.0)
+    messages = await asyncio.to_thread(cloud.gateway.wait_for, "ObjectDetection", 1, 15.0)
     gateway_ms = (time.perf_counter() - t0) * 1000
     expect(bool(messages), "an ObjectDetection accepted by the event gateway", "none (camera log)")
     item = messages[-1]["event"]["payload"]["events"][0]
@@ -89,11 +96,11 @@ async def person_at_door(demo: Demo, webhook: DemoWebhook, out_dir: Path) -> str
     )
     picture = out_dir / "person-at-door.jpg"
     picture.write_bytes(person.image or b"")
-    demo.person_snapshot = picture
-    demo.figures["person_at_door"] = {
+    figures = {
         "webhook_to_gateway_ms": round(gateway_ms, 1),
         "announcement": person.text,
         "snapshot": str(picture),
         "snapshot_bytes": person.image_size,
     }
-    return f'"{person.text}" ({gateway_ms:.0f} ms from the webhook), snapshot {picture.name}'
+    line = f'"{person.text}" ({gateway_ms:.0f} ms from the webhook), snapshot {picture.name}'
+    return line, figures, picture

@@ -8,6 +8,7 @@ simulated Echo Show watching; each step returns a line of figures or raises
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -95,11 +96,7 @@ class Demo:
                 "Doorbell press → Alexa announces and opens the live view",
                 self.doorbell_press,
             ),
-            (
-                "person_at_door",
-                "Person at the door → Alexa announces it with the camera's snapshot",
-                self.person_at_door,
-            ),
+            ("person_at_door", "A person at the door → announced, snapshot", self.person_at_door),
             ("camera_offline", "Camera offline → UNREACHABLE", self.camera_offline),
         ]
 
@@ -439,7 +436,11 @@ class Demo:
         )
 
     async def person_at_door(self) -> str:
-        return await person_at_door(self, self.webhook, self.out_dir)
+        view = functools.partial(self._open_live_view, frames=10, snapshot=None, wav=None)
+        line, self.figures["person_at_door"], self.person_snapshot = await person_at_door(
+            self.cloud, self.alexa, self.cam.endpoint_id, view, self.webhook, self.out_dir
+        )
+        return line
 
     async def camera_offline(self) -> str:
         assert self.alexa is not None and self.camera_proc is not None
