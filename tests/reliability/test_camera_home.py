@@ -10,6 +10,7 @@ import time
 import pytest
 
 from alexa_doorbell.cloud.echo import EchoShow
+from tests.notifier.test_state_report import link
 from tests.reliability.home import (
     CameraCommand,
     RtspCamera,
@@ -20,7 +21,6 @@ from tests.reliability.home import (
     wait_ready,
     watch,
 )
-from tests.test_notify import link
 
 SMALL = {"width": 320, "height": 240, "fps": 10, "audio": "silence"}
 GRACE = 1.0  # source_grace_seconds: shortened by the setting, not by sleeping

@@ -87,7 +87,7 @@ async def test_500_parallel_offers_on_50_channels(tmp_path, record_figures) -> N
             await master.connect()
             masters.append(master)
         skill = build_skill(settings)
-        from tests.test_skill import link
+        from tests.skill.test_app import link
 
         who = await asyncio.to_thread(link, settings, "amzn1.account.LOAD")
         token = who["access_token"]

@@ -2,7 +2,7 @@
 
 aiortc has no public API for what these do (shared encoding, keyframes on
 demand, a shorter audio jitter buffer, our own ICE gathering...). Each hook is
-one small function saying why it is needed; ``tests/test_rtc_hooks.py`` checks
+one small function saying why it is needed; ``tests/camera/test_rtc_hooks.py`` checks
 every internal it touches against the installed aiortc and aioice, and
 ``pyproject.toml`` pins both to the minor versions below. Upgrading either:
 raise :data:`TESTED_VERSIONS` and the pins together, and run that test first.

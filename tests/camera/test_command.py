@@ -1,0 +1,106 @@
+"""``alexa-doorbell camera`` as a process: health reaches Alexa, SIGUSR1 rings the doorbell."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from alexa_doorbell.alexa.schema import schema_errors
+from tests.notifier.test_state_report import link
+
+SMALL_CAMERA = {
+    "endpoint_id": "front-door",
+    "channel_name": "front-door",
+    "doorbell": True,
+    "width": 320,
+    "height": 240,
+    "fps": 10,
+}
+
+
+def _wait(check, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # type: ignore[no-untyped-def]
+    link(cloud)
+    settings = cloud.settings
+    gateway = cloud.cloud.gateway
+    env = {
+        **os.environ,
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
+        "ALEXA_DOORBELL_DATA_DIR": str(settings.data_dir),
+        "ALEXA_DOORBELL_LOCAL__PORT": str(settings.local.port),
+        "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(settings.local.tls_port),
+        "ALEXA_DOORBELL_CAMERAS": json.dumps([SMALL_CAMERA]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alexa_doorbell.cli", "camera"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def health_reports(value: str) -> list[dict]:
+            return [
+                m
+                for m in gateway.messages("ChangeReport")
+                if m["event"]["payload"]["change"]["properties"][0]["value"]["value"] == value
+            ]
+
+        # Connected: Alexa hears the camera is OK (it was unknown, i.e. unreachable).
+        assert _wait(lambda: health_reports("OK")), "no ChangeReport OK after the agent started"
+        proc.send_signal(signal.SIGUSR1)
+        assert _wait(lambda: gateway.messages("DoorbellPress")), "SIGUSR1 sent no DoorbellPress"
+        [press] = gateway.messages("DoorbellPress")
+        assert press["event"]["endpoint"]["endpointId"] == "front-door"
+        assert press["event"]["payload"]["cause"]["type"] == "PHYSICAL_INTERACTION"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        # Shutting down: Alexa hears UNREACHABLE.
+        assert _wait(lambda: health_reports("UNREACHABLE"), timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode == 0, output
+    assert "Atza|" not in output and "Atzr|" not in output  # tokens never logged
+    # The command set logging up: the agent's INFO lines reach the terminal.
+    assert "camera agent for front-door started" in output, output
+    assert "signaling connected as MASTER" in output, output
+    for message in gateway.messages():
+        assert schema_errors(message) == []
+
+
+def test_bad_source_or_endpoint_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
+        "ALEXA_DOORBELL_DATA_DIR": str(tmp_path),
+    }
+    for args, expected in (
+        (["--source", str(tmp_path / "missing.mp4")], "not testsrc, rtsp://"),
+        (["--endpoint-id", "back-door"], "no camera with endpoint_id 'back-door'"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "alexa_doorbell.cli", "camera", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 2, run.stderr
+        assert expected in run.stderr
+        assert "Traceback" not in run.stderr + run.stdout
