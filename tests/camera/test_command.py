@@ -90,13 +90,22 @@ def test_bad_source_or_endpoint_is_a_clear_error(tmp_path) -> None:  # type: ign
         "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
         "ALEXA_DOORBELL_DATA_DIR": str(tmp_path),
     }
-    for args, expected in (
-        (["--source", str(tmp_path / "missing.mp4")], "not testsrc, rtsp://"),
-        (["--endpoint-id", "back-door"], "no camera with endpoint_id 'back-door'"),
+    two = json.dumps(
+        [
+            {"endpoint_id": "a", "channel_name": "a"},
+            {"endpoint_id": "b", "channel_name": "b", "source": "http://camera/stream"},
+        ]
+    )
+    for args, expected, cameras in (
+        (["--source", str(tmp_path / "missing.mp4")], "not testsrc, rtsp://", None),
+        (["--endpoint-id", "back-door"], "no camera with endpoint_id 'back-door'", None),
+        # Every camera is served: one whose source can never work is named at start.
+        ([], "camera b: video source 'http://camera/stream' is not testsrc", two),
+        (["--source", "testsrc"], "pick it with --endpoint-id", two),
     ):
         run = subprocess.run(
             [sys.executable, "-m", "alexa_doorbell.cli", "camera", *args],
-            env=env,
+            env={**env, "ALEXA_DOORBELL_CAMERAS": cameras} if cameras else env,
             capture_output=True,
             text=True,
             timeout=60,
