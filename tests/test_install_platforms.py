@@ -1,7 +1,7 @@
 """`uv sync` installs from wheels alone where cameras live: Raspberry Pi OS 64-bit and macOS.
 
 Read from uv.lock, without a network: every package that `uv sync --all-extras` (the dev
-group included, as the README's `uv sync` has it) installs on aarch64 Linux and on Apple
+group included, as docs/install.md's `uv sync` has it) installs on aarch64 Linux and on Apple
 Silicon must have a wheel there. A dependency that has none (atheris, before it got a
 platform marker) makes `uv sync` build from source, which fails on a Pi without compilers.
 """

@@ -260,7 +260,7 @@ EXAMPLES = _toml_examples()
 
 
 def test_the_docs_have_toml_examples() -> None:
-    assert len(EXAMPLES) >= 2  # the README's settings and its camera-machine file
+    assert len(EXAMPLES) >= 2  # docs/configuration.md and the camera machine's file (deploy-aws.md)
 
 
 @pytest.mark.parametrize(("where", "text"), EXAMPLES, ids=[w for w, _ in EXAMPLES])

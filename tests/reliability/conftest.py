@@ -2,7 +2,7 @@
 
 Every test records the figures it measured with ``record_figures(name, **values)``;
 they are merged into ``build/reliability.json`` (override with
-``ALEXA_DOORBELL_RELIABILITY_REPORT``) so the README's Reliability table can quote the last run.
+``ALEXA_DOORBELL_RELIABILITY_REPORT``) so docs/reliability.md's table can quote the last run.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from alexa_doorbell.lambda_config import LAMBDA_VARIABLES, ConfigError
 
 # ALEXA_DOORBELL_* names that are no Settings field yet no typo either: read by the
 # Lambda functions (lambda_config/), beside the settings for secrets that never live in
-# the file (web/auth.py, cloud/admin.py), or by the test suite's own knobs (README).
+# the file (web/auth.py, cloud/admin.py), or by the test suite's own knobs (docs/configuration.md).
 OTHER_VARIABLES = frozenset(
     {"CONFIG", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_FILE", "DASHBOARD_PASSWORD_ARN"}
     | {"LOCAL_ADMIN_TOKEN"}

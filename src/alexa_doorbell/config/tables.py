@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from alexa_doorbell.lambda_config import LOCAL_LWA_CLIENT_ID, LOCAL_LWA_CLIENT_SECRET
 
 # The local cloud's emulator credentials. They open nothing but the emulator on
-# loopback and are documented in the README, like LocalStack's "test"/"test".
+# loopback and are documented in docs/configuration.md, like LocalStack's "test"/"test".
 LOCAL_AWS_ACCESS_KEY_ID = "AKIALOCALDOORBELL000"
 LOCAL_AWS_SECRET_ACCESS_KEY = "local-cloud-emulator-only"
 # LOCAL_LWA_CLIENT_ID/SECRET come from the Lambda path's stdlib module, so both sides
