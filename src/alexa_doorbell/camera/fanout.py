@@ -10,11 +10,8 @@ header and SRTP. Keyframe requests (PLI/FIR from any viewer, a new viewer
 joining) reach the shared encoder. Viewers that negotiated another codec (VP8)
 get raw frames and aiortc encodes for them.
 
-Audio works the same way: :class:`AudioFanout` encodes each 20 ms frame once
-per codec in use (aiortc's own Opus/PCMU/PCMA encoders) and every viewer of
-that codec sends the same payload. Its ``processor``
-(:class:`~alexa_doorbell.camera.talk.OutgoingAudio`) sees each frame first:
-echo cancellation and the half-duplex mute act on the camera's one output.
+Audio works the same way (``audio_fanout.py``); what every viewer shares, the
+payloads and the fan-out's life cycle, is in ``shared.py``.
 """
 
 from __future__ import annotations
@@ -24,69 +21,42 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import av
 from aiortc import RTCRtpSender
-from aiortc.codecs import get_encoder
-from aiortc.codecs.base import Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from alexa_doorbell.camera import rtc_hooks
+from alexa_doorbell.camera.audio_fanout import SHARED_AUDIO_CODECS, AudioFanout
 from alexa_doorbell.camera.bitrate import UplinkBitrate, ViewerPath, watch_sender
 from alexa_doorbell.camera.encoder import PACKET_TIME_BASE, H264Encoder, default_bitrate
-from alexa_doorbell.camera.sources import VIDEO_CLOCK, AudioSource, VideoSource
+from alexa_doorbell.camera.shared import (
+    EncodedFrame,
+    Fanout,
+    SharedPayloadEncoder,
+    packetize_h264,
+    share_payloads,
+)
+from alexa_doorbell.camera.sources import VideoSource
 from alexa_doorbell.camera.supervisor import PictureSource, PlainPictures
 
-__all__ = ["PACKET_TIME_BASE", "AudioFanout", "H264Encoder", "VideoFanout", "default_bitrate"]
+__all__ = [
+    "PACKET_TIME_BASE",
+    "SHARED_AUDIO_CODECS",
+    "AudioFanout",
+    "EncodedFrame",
+    "FanoutVideoTrack",
+    "H264Encoder",
+    "SharedPayloadEncoder",
+    "VideoFanout",
+    "default_bitrate",
+    "share_payloads",
+]
 
 log = logging.getLogger(__name__)
 KEYFRAME_MIN_INTERVAL = 0.5  # seconds: a PLI storm from many viewers costs one IDR
 PASSTHROUGH_SLACK = 1.15  # a camera's stream this far over the uplink's bitrate is re-encoded
-
-
-class EncodedFrame:
-    """One encoded frame cut into RTP payloads once, shared by every viewer."""
-
-    __slots__ = ("is_keyframe", "packet", "payloads", "timestamp")
-
-    def __init__(
-        self,
-        payloads: list[bytes],
-        timestamp: int,
-        is_keyframe: bool = False,
-        packet: av.Packet | None = None,
-    ) -> None:
-        self.payloads = payloads
-        self.timestamp = timestamp  # in the codec's RTP clock, from the source's start
-        self.is_keyframe = is_keyframe
-        self.packet = packet
-
-
-def packetize_h264(packet: av.Packet) -> EncodedFrame:
-    """RTP payloads (single NAL, STAP-A, FU-A) of one Annex B access unit.
-
-    aiortc's own packetizer, called once per frame instead of once per viewer.
-    """
-    payloads = rtc_hooks.h264_payloads(bytes(packet))
-    ts = int(packet.pts * packet.time_base * VIDEO_CLOCK) if packet.pts is not None else 0
-    return EncodedFrame(payloads, ts, packet.is_keyframe, packet)
-
-
-class SharedPayloadEncoder(Encoder):
-    """The per-viewer "encoder" of an aiortc sender fed with :class:`EncodedFrame`."""
-
-    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        return [], 0  # a raw frame queued before negotiation ended: skipped
-
-    def pack(self, packet: Any) -> tuple[list[bytes], int]:
-        return packet.payloads, packet.timestamp
-
-
-def share_payloads(sender: RTCRtpSender) -> None:
-    """Make ``sender`` send shared payloads as they are (no encoding, no packetizing)."""
-    rtc_hooks.set_payload_encoder(sender, SharedPayloadEncoder())
 
 
 class FanoutVideoTrack(MediaStreamTrack):
@@ -180,43 +150,7 @@ class FanoutVideoTrack(MediaStreamTrack):
         super().stop()
 
 
-class _Fanout:
-    """One source read by one task and fed to many viewer tracks: the shared life cycle."""
-
-    name = "fanout"
-
-    def __init__(self, source: Any) -> None:
-        self.source = source
-        self.tracks: set[Any] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-
-    async def _run(self) -> None:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        for t in list(self.tracks):
-            t.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._close_source()
-
-    async def _close_source(self) -> None:
-        # Waits for a read still running in a worker thread, off the event loop.
-        await asyncio.to_thread(self.source.close)
-
-    def unsubscribe(self, track: Any) -> None:
-        self.tracks.discard(track)
-
-
-class VideoFanout(_Fanout):
+class VideoFanout(Fanout):
     """Reads one source, encodes (or passes through) once, feeds every viewer track."""
 
     name = "video-fanout"
@@ -440,109 +374,3 @@ class VideoFanout(_Fanout):
         size = (self.source.width, self.source.height, "yuv420p")
         same = lambda f: (f.width, f.height, f.format.name) == size  # noqa: E731
         return [f if same(f) else f.reformat(*size) for f in frames]
-
-
-class FanoutAudioTrack(MediaStreamTrack):
-    """One viewer's audio: raw frames, or once-encoded payloads of ``codec``."""
-
-    kind = "audio"
-
-    def __init__(self, fanout: AudioFanout, max_queue: int = 25) -> None:
-        super().__init__()
-        self._fanout = fanout
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
-        self.codec: str | None = None
-
-    def use_shared(self, codec: str) -> None:
-        """From now on this viewer gets ``codec`` payloads (its sender must share them)."""
-        self.codec = codec
-        while not self._queue.empty():
-            self._queue.get_nowait()
-
-    def deliver(self, item: av.AudioFrame | EncodedFrame) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(item)
-
-    async def recv(self) -> Any:
-        if self.readyState != "live":
-            raise MediaStreamError
-        item = await self._queue.get()
-        if item is None:
-            raise MediaStreamError
-        return item
-
-    def stop(self) -> None:
-        if self.readyState == "live":
-            self._fanout.unsubscribe(self)
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
-        super().stop()
-
-
-# Audio codecs encoded once per camera with aiortc's own encoders.
-SHARED_AUDIO_CODECS = {
-    "opus": RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2),
-    "pcmu": RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000),
-    "pcma": RTCRtpCodecParameters(mimeType="audio/PCMA", clockRate=8000),
-}
-
-
-class AudioProcessor(Protocol):
-    def process(self, frame: av.AudioFrame) -> av.AudioFrame: ...
-
-
-class AudioFanout(_Fanout):
-    """Reads one audio source; encodes each frame once per codec the viewers use."""
-
-    name = "audio-fanout"
-
-    def __init__(self, source: AudioSource, processor: AudioProcessor | None = None) -> None:
-        super().__init__(source)
-        self.source: AudioSource = source
-        self.processor = processor
-        self.tracks: set[FanoutAudioTrack] = set()
-        self._encoders: dict[str, Encoder] = {}
-        self.frames_read = 0
-        self.frames_encoded = 0
-
-    def subscribe(self) -> FanoutAudioTrack:
-        track = FanoutAudioTrack(self)
-        self.tracks.add(track)
-        self._wake.set()
-        return track
-
-    def _encode(self, codec: str, frame: av.AudioFrame) -> EncodedFrame | None:
-        encoder = self._encoders.get(codec)
-        if encoder is None:
-            encoder = self._encoders[codec] = get_encoder(SHARED_AUDIO_CODECS[codec])
-        payloads, timestamp = encoder.encode(frame)
-        self.frames_encoded += 1
-        return EncodedFrame(payloads, timestamp) if payloads else None
-
-    async def _run(self) -> None:
-        try:
-            while True:
-                if not self.tracks:
-                    self._wake.clear()
-                    await self._wake.wait()
-                frame = await self.source.read()
-                self.frames_read += 1
-                if self.processor is not None:
-                    frame = self.processor.process(frame)
-                encoded: dict[str, EncodedFrame | None] = {}
-                for t in list(self.tracks):
-                    if t.codec is None:
-                        t.deliver(frame)
-                        continue
-                    if t.codec not in encoded:
-                        encoded[t.codec] = self._encode(t.codec, frame)
-                    if (item := encoded[t.codec]) is not None:
-                        t.deliver(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("audio source stopped: %s", exc)
-            for t in list(self.tracks):
-                t.stop()
