@@ -18,17 +18,43 @@ def steady(rate: int = 1_000_000, ceiling: int = 2_000_000) -> ViewerPath:
     return path
 
 
-def test_clean_reports_raise_by_8_percent_at_most_once_a_second() -> None:
+def test_clean_reports_raise_by_5_percent_at_most_once_a_second() -> None:
     path = steady()
-    assert path.on_report(report(0.0), now=10.0) == 1_080_000
-    assert path.on_report(report(0.01), now=10.5) == 1_080_000  # too soon after the last
-    assert path.on_report(report(0.01), now=11.1) == 1_166_400
+    assert path.on_report(report(0.0), now=10.0) == 1_050_000
+    assert path.on_report(report(0.01), now=10.5) == 1_050_000  # too soon after the last
+    assert path.on_report(report(0.01), now=11.1) == 1_102_500
 
 
-def test_loss_between_2_and_10_percent_holds() -> None:
+@pytest.mark.parametrize("loss", [0.02, 0.05, 0.10])
+def test_loss_between_2_and_10_percent_holds_once(loss: float) -> None:
     path = steady()
-    for t, loss in enumerate((0.02, 0.05, 0.10)):
-        assert path.on_report(report(loss), now=10.0 + t) == 1_000_000
+    assert path.on_report(report(loss), now=10.0) == 1_000_000
+    # Twice running: a full drop-tail queue that a hold does not drain.
+    assert path.on_report(report(loss), now=11.0) == int(1_000_000 * (1 - 0.5 * loss))
+    assert path.lost_at == 1_000_000
+
+
+def test_near_where_it_lost_it_probes_gently() -> None:
+    path = steady(rate=900_000)
+    path.lost_at = 1_000_000
+    assert path.on_report(report(0.0), now=10.0) == 918_000  # +2 %, not +5 %
+    path.rate = 800_000
+    assert path.on_report(report(0.0), now=11.0) == 840_000
+
+
+def test_a_growing_round_trip_stops_the_raise() -> None:
+    path = steady()
+    fast = Report(0.0, 5.0, 0, 0, rtt_ms=40.0)
+    slow = Report(0.0, 5.0, 0, 0, rtt_ms=40.0 + bitrate.QUEUE_HOLD_MS + 5)
+    assert path.on_report(fast, now=10.0) == 1_050_000
+    assert path.on_report(slow, now=11.0) == 1_050_000
+
+
+def test_one_decrease_per_second() -> None:
+    path = steady()
+    assert path.on_report(report(0.3), now=10.0) == 850_000
+    assert path.on_report(report(0.3), now=10.6) == 850_000  # still the loss from before
+    assert path.on_report(report(0.3), now=11.1) == 722_500
 
 
 def test_heavy_loss_lowers_by_half_the_loss_and_to_what_got_through() -> None:
@@ -46,14 +72,14 @@ def test_a_growing_queue_stops_the_raise() -> None:
 
 def test_slow_start_until_the_first_loss() -> None:
     path = ViewerPath(ceiling=2_000_000, rate=600_000)
-    assert path.on_report(report(0.0), now=1.0) == 900_000
-    assert path.on_report(report(0.03), now=2.0) == 900_000  # loss: ramping ends, hold
+    assert path.on_report(report(0.0), now=1.0) == 648_000
+    assert path.on_report(report(0.03), now=2.0) == 648_000  # loss: ramping ends, hold
     assert not path.ramping
-    assert path.on_report(report(0.0), now=3.0) == 972_000
+    assert path.on_report(report(0.0), now=3.0) == 680_400
 
 
 def test_bounds_hold() -> None:
-    path = steady(rate=1_900_000, ceiling=2_000_000)
+    path = steady(rate=1_950_000, ceiling=2_000_000)
     assert path.on_report(report(0.0), now=10.0) == 2_000_000  # the ceiling (b=AS)
     low = steady(rate=200_000)
     assert low.on_report(report(0.9), now=10.0) == bitrate.MIN_BITRATE

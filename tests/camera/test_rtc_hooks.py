@@ -226,6 +226,63 @@ async def test_jitter_buffer_replaced_with_the_prefetch_asked(pc: RTCPeerConnect
     assert out[2] is not None and out[2].timestamp == 0
 
 
+def _video_packet(seq: int, ts: int, payload: bytes, marker: bool = False) -> RtpPacket:
+    packet = RtpPacket(payload_type=99, sequence_number=seq, timestamp=ts, marker=int(marker))
+    packet.payload = payload
+    packet._data = payload  # type: ignore[attr-defined]  # depayloaded, as aiortc sets it
+    return packet
+
+
+SPS_STAP_A = bytes([24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xCE])  # SPS and PPS aggregated
+IDR_SLICE, P_SLICE = bytes([0x65, 1]), bytes([0x41, 1])
+
+
+async def test_keyframe_skipping_buffer_replaces_the_video_one(pc: RTCPeerConnection) -> None:
+    receiver = transceiver(pc, "video").receiver
+    default = _jitter_buffer(receiver)
+    assert default.capacity == 512 and default._is_video  # what it stands in for
+    assert "self.__jitter_buffer.add(packet)" in source(RTCRtpReceiver._handle_rtp_packet)
+    ours = rtc_hooks.KeyframeSkippingJitterBuffer()
+    rtc_hooks.install_jitter_buffer(receiver, ours)
+    assert _jitter_buffer(receiver) is ours
+    # aiortc's internals it builds on
+    assert {"_origin", "_packets", "_capacity"} <= set(vars(ours))
+    assert callable(ours._remove_frame) and callable(ours.remove)
+
+
+def test_a_hole_no_resend_fills_is_skipped_to_the_next_whole_keyframe() -> None:
+    buffer = rtc_hooks.KeyframeSkippingJitterBuffer(give_up=10.0)
+    plain = JitterBuffer(capacity=512, is_video=True)
+    stream = [
+        _video_packet(0, 1000, P_SLICE, marker=True),
+        _video_packet(1, 2000, P_SLICE),  # seq 2, the rest of this frame, is lost
+        _video_packet(3, 3000, SPS_STAP_A),  # a keyframe: SPS/PPS, then its slice
+        _video_packet(4, 3000, IDR_SLICE, marker=True),
+        _video_packet(5, 4000, P_SLICE, marker=True),
+        _video_packet(6, 5000, P_SLICE, marker=True),
+    ]
+    ours = [buffer.add(p)[1] for p in stream]
+    theirs = [plain.add(p)[1] for p in stream]
+    assert [f.timestamp for f in ours if f] == [1000, 3000, 4000]
+    assert [f.timestamp for f in theirs if f] == [1000]  # aiortc waits for seq 2
+    assert buffer.skipped == 1
+    # No keyframe after the hole: nothing to skip to, it waits like aiortc's.
+    waiting = rtc_hooks.KeyframeSkippingJitterBuffer(give_up=10.0)
+    for p in (stream[0], stream[1], _video_packet(3, 3000, P_SLICE, marker=True)):
+        waiting.add(p)
+    assert waiting.skipped == 0
+
+
+def test_a_hole_held_too_long_asks_for_a_keyframe() -> None:
+    buffer = rtc_hooks.KeyframeSkippingJitterBuffer(give_up=0.0)
+    buffer.add(_video_packet(0, 1000, P_SLICE, marker=True))
+    buffer.add(_video_packet(1, 2000, P_SLICE, marker=True))  # frame 1000 out
+    asked = [
+        buffer.add(_video_packet(seq, seq * 1000, P_SLICE, marker=True))[0] for seq in (3, 4, 5)
+    ]
+    assert any(asked) and buffer.keyframes_asked >= 1
+
+
 async def test_nack_generator_replaced_and_read_on_every_packet(pc: RTCPeerConnection) -> None:
     receiver = transceiver(pc, "video").receiver
     default = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]

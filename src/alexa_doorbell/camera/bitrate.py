@@ -9,22 +9,31 @@
 Video is encoded once for all of a camera's viewers, so its bitrate is the lowest of:
 the encoder's own ceiling (``bitrate``, or 0.07 bit per pixel), the camera's upload
 budget (``max_upload_kbps``) shared by the viewers, and each viewer's rate. A
-viewer's rate starts at its offer's ``b=AS`` and follows its RTCP receiver reports
+viewer's rate is capped by its offer's ``b=AS`` and follows its RTCP receiver reports
 (the Echo Show sends no REMB or transport-cc, only RR and NACK/PLI), as the loss
 controller of Google Congestion Control does:
 
-- loss below 2 %: up 8 % (at most once a second), unless jitter says a queue is
-  building (:data:`JITTER_HOLD_MS`);
-- 2-10 %: hold;
+- loss below 2 %: up 5 % (at most once a second; 2 % near the rate it last lost
+  at), unless the jitter or the round trip say a queue is building;
+- 2-10 %: hold; twice running, down as for heavy loss (a drop-tail queue that
+  stays full keeps dropping: held at 874 kbit/s under a 1 Mbit/s cap, audio and
+  headers on top, reports went on at 5-9 % loss);
 - above 10 %: down to ``rate * (1 - 0.5 * loss)``, and no higher than what got
-  through (``0.9 * sent * (1 - loss)``): a bottleneck far below the rate is found
-  in one report instead of several.
+  through (``0.9 * sent * (1 - loss)``), at most once a second (the next report
+  still counts the loss from before the decrease).
+
+A new path starts at a third of its ceiling and rises 8 % a report until it first
+shows loss: faster ramps (x1.25, x1.5 a report) overshot a 1 Mbit/s uplink by so
+much that the Echo froze for over a second while they drained. NACKed packets are
+resent within a quarter of the path's rate (:meth:`ViewerPath.allow_retransmission`):
+aiortc resends all of them at once, which on a full uplink feeds the congestion.
 
 The loss is the report's own (losses a retransmission repaired do not count: the
 receiver counts the repaired packet), so NACK repair on a lossy but uncongested
 link does not pull the picture down; the jitter is the report's interarrival
 jitter (RFC 3550 6.4.1) in milliseconds. Reports come through the sender's public
-``getStats()`` (``remote-inbound-rtp``): no aiortc internals.
+``getStats()`` (``remote-inbound-rtp``, round trip included); only the resend limit
+goes through :mod:`~alexa_doorbell.camera.rtc_hooks`.
 """
 
 from __future__ import annotations
@@ -40,9 +49,13 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 LOSS_LOW, LOSS_HIGH = 0.02, 0.10  # GCC's loss-based thresholds
-INCREASE = 1.08  # per report below LOSS_LOW
+INCREASE = 1.05  # per report below LOSS_LOW, once the path has shown loss
 START_FRACTION = 0.33  # of its ceiling, a new path's first rate: nothing is known of it yet
-SLOW_START = 1.5  # per clean report until the path first shows loss: full rate in ~3 s
+SLOW_START = 1.08  # per clean report until the path first shows loss
+DECREASE_INTERVAL = 1.0  # s: the report after a decrease still counts the loss before it
+NEAR_MAX = 0.85  # of the rate the path last lost packets at: raise only by NEAR_MAX_INCREASE
+NEAR_MAX_INCREASE = 1.02
+QUEUE_HOLD_MS = 25.0  # round trip above the path's least: a queue is building, no raise
 INCREASE_INTERVAL = 1.0  # seconds: reports come every 0.5-1.5 s; one step a second at most
 DELIVERED_MARGIN = 0.9  # below what got through, so the queue drains
 JITTER_HOLD_MS = 30.0  # over a frame's worth at 30 fps: the bottleneck's queue is growing
@@ -52,6 +65,7 @@ RTP_OVERHEAD = 0.95  # b=AS counts RTP/UDP/IP; the encoder's bitrate is payload 
 APPLY_STEP = 0.03  # the encoder is told of changes of 3 % or more
 RETRANSMIT_SHARE = 0.25  # of a path's rate that resending NACKed packets may take
 RETRANSMIT_BURST = 0.2  # seconds of that share a NACK may spend at once
+RETRANSMIT_MIN_BURST = 4  # packets: at a low rate the burst still covers a small loss
 PACKET_BYTES = 1200  # a video RTP packet, about (aiortc fills them to ~1300 bytes)
 POLL_INTERVAL = 0.25  # seconds between getStats() calls (a report is acted on within this)
 RTP_CLOCK = 90_000  # video RTP timestamps (jitter is in these units)
@@ -65,6 +79,7 @@ class Report:
     jitter_ms: float
     packets_sent: int  # by this sender when the report arrived
     bytes_sent: int
+    rtt_ms: float | None = None  # the sender's estimate (from SR/RR timestamps), smoothed
 
 
 @dataclass
@@ -77,12 +92,19 @@ class ViewerPath:
     reports: int = 0
     last_loss: float = 0.0
     last_jitter_ms: float = 0.0
-    history: list[tuple[float, float, float, int]] = field(default_factory=list, repr=False)
+    last_loss_kept: bool = False  # the report before this one had loss too
+    # (time, loss, jitter ms, bit/s, round trip ms) of each report
+    history: list[tuple[float, float, float, int, float | None]] = field(
+        default_factory=list, repr=False
+    )
     ramping: bool = True  # slow start: until the first report with loss
+    lost_at: int | None = None  # the rate the path last lost more than LOSS_HIGH at
+    min_rtt_ms: float | None = None
     retransmits_refused: int = 0
     _tokens: float = 0.0  # bytes of resends allowed now
     _tokens_at: float = 0.0
     _last_increase: float = 0.0
+    _last_decrease: float = -DECREASE_INTERVAL
     _last: tuple[float, int] | None = None  # (time, bytes sent) at the previous report
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
 
@@ -91,6 +113,7 @@ class ViewerPath:
         now = time.monotonic() if now is None else now
         self.reports += 1
         loss, jitter = report.fraction_lost, report.jitter_ms
+        self.last_loss_kept = self.last_loss >= LOSS_LOW
         self.last_loss, self.last_jitter_ms = loss, jitter
         sent_rate: float | None = None
         if self._last is not None and now > self._last[0]:
@@ -99,21 +122,37 @@ class ViewerPath:
         if not self.adapt:
             return self.rate
         rate = self.rate
-        if loss >= LOSS_LOW or jitter >= JITTER_HOLD_MS:
+        queue = False
+        if report.rtt_ms is not None:
+            self.min_rtt_ms = min(self.min_rtt_ms or report.rtt_ms, report.rtt_ms)
+            queue = report.rtt_ms - self.min_rtt_ms > QUEUE_HOLD_MS
+        if loss >= LOSS_LOW or jitter >= JITTER_HOLD_MS or queue:
             self.ramping = False
-        if loss > LOSS_HIGH:
+        if loss >= LOSS_LOW and now - self._last_decrease < DECREASE_INTERVAL:
+            pass  # this report's loss is mostly from before the last decrease
+        elif loss > LOSS_HIGH or (loss >= LOSS_LOW and self.last_loss_kept):
+            # Heavy loss, or loss in the hold band twice running: a drop-tail queue
+            # that stays full drops on, so a hold alone does not drain it.
+            self.lost_at = rate
+            self._last_decrease = now
             rate = int(rate * (1 - 0.5 * loss))
             if sent_rate:  # what got through, with room for the queue to drain
                 rate = min(rate, int(DELIVERED_MARGIN * sent_rate * (1 - loss)))
         elif (
             loss < LOSS_LOW
             and jitter < JITTER_HOLD_MS
+            and not queue
             and now - self._last_increase >= INCREASE_INTERVAL
         ):
-            rate = int(rate * (SLOW_START if self.ramping else INCREASE))
+            step = SLOW_START if self.ramping else INCREASE
+            if self.lost_at and rate >= NEAR_MAX * self.lost_at:
+                step = NEAR_MAX_INCREASE  # close to where it lost before: probe gently
+            rate = int(rate * step)
+            if self.lost_at and rate > self.lost_at:
+                self.lost_at = None  # past it without loss: the path got better
             self._last_increase = now
         rate = max(MIN_BITRATE, min(self.ceiling, rate))
-        self.history.append((now, loss, jitter, rate))  # (time, loss, jitter ms, bit/s)
+        self.history.append((now, loss, jitter, rate, report.rtt_ms))
         del self.history[:-600]
         if rate != self.rate:
             self.rate = rate
@@ -126,7 +165,8 @@ class ViewerPath:
         now = time.monotonic() if now is None else now
         budget = RETRANSMIT_SHARE * self.rate / 8
         elapsed = now - self._tokens_at if self._tokens_at else RETRANSMIT_BURST
-        self._tokens = min(budget * RETRANSMIT_BURST, self._tokens + budget * elapsed)
+        depth = max(RETRANSMIT_MIN_BURST * PACKET_BYTES, budget * RETRANSMIT_BURST)
+        self._tokens = min(depth, self._tokens + budget * elapsed)
         self._tokens_at = now
         if self._tokens < PACKET_BYTES:
             self.retransmits_refused += 1
@@ -219,7 +259,14 @@ def remote_inbound(stats: object) -> tuple[object, Report] | None:
     # aiortc gives the report's 8-bit fixed point (RFC 3550 6.4.1); the W3C a fraction.
     fraction = lost / 256 if isinstance(lost, int) else float(lost)
     jitter_ms = (remote.jitter or 0) * 1000 / RTP_CLOCK
-    report = Report(fraction, jitter_ms, outbound.packetsSent or 0, outbound.bytesSent or 0)
+    rtt = getattr(remote, "roundTripTime", None)
+    report = Report(
+        fraction,
+        jitter_ms,
+        outbound.packetsSent or 0,
+        outbound.bytesSent or 0,
+        rtt * 1000 if rtt is not None else None,
+    )
     return remote.timestamp, report
 
 

@@ -9,7 +9,9 @@ import av
 from alexa_doorbell.camera.sources import VIDEO_CLOCK
 
 PACKET_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
-VBV_SECONDS = 0.1  # of video at the bitrate: a keyframe's room above the average
+# Of video at the bitrate: a keyframe's room above the average. 0.1 s keeps a 720p
+# keyframe near what a 100 ms queue holds (12.5 kB at 1 Mbit/s); 0.5 s allowed 4x that.
+VBV_SECONDS = 0.1
 
 
 def default_bitrate(width: int, height: int, fps: float) -> int:
@@ -21,7 +23,7 @@ class H264Encoder:
     """libx264 configured for live video to Alexa: 42e01f-compatible, IDR on demand.
 
     The bitrate can change while it runs (:meth:`set_bitrate`). x264 is rate
-    controlled with a VBV buffer (maxrate = the bitrate, half a second of it): a
+    controlled with a VBV buffer (maxrate = the bitrate, 0.1 s of it): a
     keyframe cannot burst far past what an uplink's queue holds, and a lower bitrate
     takes effect on the next frame (x264 reconfigures only with a VBV). A higher one
     cannot (maxrate is fixed once x264 is open, and x264's average follows a raise

@@ -235,6 +235,10 @@ class EchoShow:
         video = self.pc.addTransceiver("video", direction="sendrecv")
         self._nack = RetryingNackGenerator()
         rtc_hooks.set_nack_generator(video.receiver, self._nack)
+        # A lost packet no resend repaired costs a real Echo the wait for the next
+        # keyframe, not aiortc's 512 packets.
+        self._jitter = rtc_hooks.KeyframeSkippingJitterBuffer()
+        rtc_hooks.install_jitter_buffer(video.receiver, self._jitter)
         self._tasks.append(asyncio.create_task(self._repeat_nacks(video.receiver)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offer_sdp = echo_show_offer(self.pc.localDescription.sdp)
