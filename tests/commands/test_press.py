@@ -146,6 +146,10 @@ def aws_settings(cloud, monkeypatch, tmp_path):
         data_dir=tmp_path / "camera",
         notifier_function="doorbell-notifier",
         press_debounce=5.0,
+        # In AWS the camera gathers through Amazon's STUN and TURN servers; this one
+        # stays on loopback like every test.
+        stun_urls=[],
+        use_turn=False,
     )
     yield settings, stand_in
     stand_in.close()
