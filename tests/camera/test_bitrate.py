@@ -85,9 +85,11 @@ def test_bounds_hold() -> None:
     assert low.on_report(report(0.9), now=10.0) == bitrate.MIN_BITRATE
 
 
-def test_adaptation_off_keeps_the_rate() -> None:
+def test_adaptation_off_keeps_the_full_rate() -> None:
     path = ViewerPath(ceiling=2_000_000, rate=1_000_000, adapt=False)
     assert path.on_report(report(0.5), now=10.0) == 1_000_000
+    uplink = UplinkBitrate(1_935_000, lambda b: None, adapt=False)
+    assert uplink.add_viewer(offer_kbps=2500).rate == uplink.target == 1_935_000
 
 
 def test_one_bitrate_for_all_the_lowest_path_and_the_budget_share() -> None:
@@ -128,3 +130,24 @@ def test_retransmissions_take_at_most_a_quarter_of_the_rate(rate: int) -> None:
     assert sent * bitrate.PACKET_BYTES <= allowed + bitrate.PACKET_BYTES
     assert sent * bitrate.PACKET_BYTES >= 0.8 * allowed
     assert path.retransmits_refused == 2000 - sent
+
+
+def test_heavy_loss_in_nacks_lowers_the_rate_before_the_next_report() -> None:
+    path = steady()
+    path.on_nacks(packets_sent=0, bytes_sent=0, now=10.0)
+    for seq in range(30):  # 30 of the 100 packets sent NACKed, some of them twice
+        path.allow_retransmission(seq, now=10.1)
+        path.allow_retransmission(seq, now=10.2)
+    path.on_nacks(packets_sent=100, bytes_sent=120_000, now=10.3)
+    assert path.rate == 850_000  # 1 - 0.5 * 0.3, at once
+    path.on_nacks(packets_sent=200, bytes_sent=240_000, now=10.5)
+    assert path.rate == 850_000  # one decrease a second
+
+
+def test_a_few_nacks_leave_it_to_the_reports() -> None:
+    path = steady()
+    path.on_nacks(packets_sent=0, bytes_sent=0, now=10.0)
+    for seq in range(5):
+        path.allow_retransmission(seq, now=10.1)
+    path.on_nacks(packets_sent=100, bytes_sent=120_000, now=10.3)
+    assert path.rate == 1_000_000

@@ -42,9 +42,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ RETRANSMIT_SHARE = 0.25  # of a path's rate that resending NACKed packets may ta
 RETRANSMIT_BURST = 0.2  # seconds of that share a NACK may spend at once
 RETRANSMIT_MIN_BURST = 4  # packets: at a low rate the burst still covers a small loss
 PACKET_BYTES = 1200  # a video RTP packet, about (aiortc fills them to ~1300 bytes)
+NACK_WINDOW = 0.5  # seconds of NACKs read as loss between receiver reports
+NACK_MIN_PACKETS = 20  # sent in that window before the share means anything
 POLL_INTERVAL = 0.25  # seconds between getStats() calls (a report is acted on within this)
 RTP_CLOCK = 90_000  # video RTP timestamps (jitter is in these units)
 
@@ -101,6 +103,8 @@ class ViewerPath:
     lost_at: int | None = None  # the rate the path last lost more than LOSS_HIGH at
     min_rtt_ms: float | None = None
     retransmits_refused: int = 0
+    _nacked: dict[int, float] = field(default_factory=dict, repr=False)  # seq -> first asked
+    _sent_log: list[tuple[float, int]] = field(default_factory=list, repr=False)
     _tokens: float = 0.0  # bytes of resends allowed now
     _tokens_at: float = 0.0
     _last_increase: float = 0.0
@@ -143,6 +147,7 @@ class ViewerPath:
             and jitter < JITTER_HOLD_MS
             and not queue
             and now - self._last_increase >= INCREASE_INTERVAL
+            and now - self._last_decrease >= DECREASE_INTERVAL
         ):
             step = SLOW_START if self.ramping else INCREASE
             if self.lost_at and rate >= NEAR_MAX * self.lost_at:
@@ -163,6 +168,7 @@ class ViewerPath:
         """Whether a NACKed packet may be resent now: resends take at most a quarter of
         the path's rate (as libwebrtc bounds them), or they feed the congestion."""
         now = time.monotonic() if now is None else now
+        self._nacked.setdefault(sequence_number, now)
         budget = RETRANSMIT_SHARE * self.rate / 8
         elapsed = now - self._tokens_at if self._tokens_at else RETRANSMIT_BURST
         depth = max(RETRANSMIT_MIN_BURST * PACKET_BYTES, budget * RETRANSMIT_BURST)
@@ -173,6 +179,26 @@ class ViewerPath:
             return False
         self._tokens -= PACKET_BYTES
         return True
+
+    def nack_loss(self, packets_sent: int, now: float | None = None) -> float | None:
+        """The share of the packets sent in the last :data:`NACK_WINDOW` that the viewer
+        NACKed (each counted once); None until enough were sent to tell."""
+        now = time.monotonic() if now is None else now
+        self._sent_log.append((now, packets_sent))
+        while now - self._sent_log[0][0] > NACK_WINDOW:
+            self._sent_log.pop(0)
+        for seq in [s for s, t in self._nacked.items() if now - t > NACK_WINDOW]:
+            del self._nacked[seq]
+        sent = packets_sent - self._sent_log[0][1]
+        return len(self._nacked) / sent if sent >= NACK_MIN_PACKETS else None
+
+    def on_nacks(self, packets_sent: int, bytes_sent: int, now: float | None = None) -> None:
+        """Act on heavy loss seen in NACKs before the next receiver report says so."""
+        now = time.monotonic() if now is None else now
+        loss = self.nack_loss(packets_sent, now)
+        if loss is None or loss <= LOSS_HIGH or now - self._last_decrease < DECREASE_INTERVAL:
+            return
+        self.on_report(Report(min(loss, 1.0), self.last_jitter_ms, packets_sent, bytes_sent), now)
 
 
 class BitrateSink(Protocol):
@@ -207,6 +233,8 @@ class UplinkBitrate:
         # home uplink), or, the first, at a third of its ceiling, ramping up from there.
         others = [p.rate for p in self.paths]
         start = min([ceiling, *others]) if others else int(ceiling * START_FRACTION)
+        if not self.adapt:
+            start = ceiling  # the full bitrate, as without adaptation
         start = max(MIN_BITRATE, start)
         path = ViewerPath(ceiling, start, adapt=self.adapt, on_change=self.update)
         self.paths.append(path)
@@ -245,12 +273,12 @@ class UplinkBitrate:
 class StatsSender(Protocol):
     """What :func:`watch_sender` needs of an aiortc ``RTCRtpSender``."""
 
-    async def getStats(self) -> object: ...
+    async def getStats(self) -> Mapping[str, object]: ...
 
 
-def remote_inbound(stats: object) -> tuple[object, Report] | None:
+def remote_inbound(stats: Mapping[str, Any]) -> tuple[object, Report] | None:
     """The receiver's last report in a sender's stats (its timestamp tells a new one)."""
-    values = stats.values() if hasattr(stats, "values") else ()
+    values = stats.values()
     remote = next((s for s in values if getattr(s, "type", "") == "remote-inbound-rtp"), None)
     outbound = next((s for s in values if getattr(s, "type", "") == "outbound-rtp"), None)
     if remote is None or outbound is None:
@@ -273,14 +301,23 @@ def remote_inbound(stats: object) -> tuple[object, Report] | None:
 async def watch_sender(
     sender: StatsSender, path: ViewerPath, interval: float = POLL_INTERVAL
 ) -> None:
-    """Feed ``path`` every receiver report ``sender`` gets, until cancelled."""
+    """Feed ``path`` every receiver report ``sender`` gets, and the loss its NACKs
+    show in between, until cancelled."""
     seen: object = None
     while True:
         await asyncio.sleep(interval)
         try:
-            got = remote_inbound(await sender.getStats())
+            stats = await sender.getStats()
         except (AttributeError, ConnectionError):
             continue  # not sending yet (no transport), or closing
+        outbound = next(
+            (s for s in stats.values() if getattr(s, "type", "") == "outbound-rtp"), None
+        )
+        if outbound is not None:
+            # An Echo's RR rides on each of its NACKs (compound RTCP); aiortc's stats keep
+            # only the periodic ones, so the NACKs themselves are read as loss.
+            path.on_nacks(outbound.packetsSent or 0, outbound.bytesSent or 0)
+        got = remote_inbound(stats)
         if got is None or got[0] == seen:
             continue
         seen = got[0]
