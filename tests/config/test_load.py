@@ -276,3 +276,19 @@ def test_every_toml_example_in_the_docs_loads(
         load_settings()
     except ConfigError as exc:
         pytest.fail(f"{where}: {exc}")
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ('[[cameras]]\nendpoint_id = "front-door\\n"\n', "cameras[0].endpoint_id"),
+        ('[[cameras]]\nendpoint_id = "front door"\n', "cameras[0].endpoint_id"),
+        ('[[cameras]]\nchannel_name = "front-door\\n"\n', "cameras[0].channel_name"),
+        ('[[cameras]]\nchannel_name = "front/door"\n', "cameras[0].channel_name"),
+    ],
+)
+def test_a_camera_id_alexa_or_kvs_would_refuse_is_an_error(home: Path, toml: str, key: str) -> None:
+    """Matched whole: a trailing newline must not become an endpointId or a channel."""
+    (home / "alexa-doorbell.toml").write_text(toml)
+    line = one_line(*run("camera"))
+    assert key in line and "must be 1-256 of the letters" in line

@@ -35,6 +35,7 @@ from alexa_doorbell.cloud.sigv4 import (
 from alexa_doorbell.config import Settings
 from alexa_doorbell.kvs.errors import KvsError
 from alexa_doorbell.kvs.messages import CLIENT_ID_RE
+from alexa_doorbell.kvs.names import CHANNEL_NAME_RE
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ SERVICE = "kinesisvideo"
 ACCOUNT_ID = "000000000000"  # the emulator's pretend AWS account
 # botocore's service-model patterns (kinesisvideo, kinesis-video-signaling), always used
 # with .fullmatch as AWS matches the whole value: "front-door\n" is no channel name.
-NAME_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,256}")
+NAME_RE = CHANNEL_NAME_RE
 PAYLOAD_RE = re.compile(r"[a-zA-Z0-9+/=]{1,10000}")
 # ResourceARN: any partition on the control plane, "aws" on the signaling data plane.
 CONTROL_ARN_RE = re.compile(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alexa_doorbell.alexa.directive import ENDPOINT_ID_RE
+from alexa_doorbell.kvs.names import CHANNEL_NAME_RE
 
 log = logging.getLogger("alexa_doorbell.config")
 
@@ -108,6 +111,21 @@ class CameraConfig(BaseModel):
     def full_duplex(self) -> bool:
         """Discovery's isFullDuplexAudioSupported."""
         return self.talk_mode == "full"
+
+    @field_validator("endpoint_id")
+    @classmethod
+    def _alexa_endpoint_id(cls, value: str) -> str:
+        # Alexa's endpointId pattern, matched whole: "front-door\n" must not reach Alexa.
+        if not ENDPOINT_ID_RE.fullmatch(value):
+            raise ValueError("must be 1-256 of the letters, digits and _ - = # ; : ? @ &")
+        return value
+
+    @field_validator("channel_name")
+    @classmethod
+    def _kvs_channel_name(cls, value: str) -> str:
+        if not CHANNEL_NAME_RE.fullmatch(value):
+            raise ValueError("must be 1-256 of the letters, digits and _ . - (a KVS channel name)")
+        return value
 
     @model_validator(mode="after")
     def _input_keys_have_their_input(self) -> CameraConfig:
