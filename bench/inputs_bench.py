@@ -17,6 +17,10 @@ Prints one JSON object:
   at ``pixel_motion_fps`` (default 4), measured on the analyser's worker thread while
   frames are offered at 30 fps; plus what ``offer()`` costs the video path per frame.
 - ``person_detector``: one HOG look at a 720p frame (scaled to 640 wide).
+- ``unwatched_camera``: the process's CPU (``time.process_time``) for a 720p30 test
+  pattern camera nobody watches, through the agent's own supervised source and video
+  fan-out: with pixel motion at 4 fps (its frame tap keeps the source read; nothing is
+  encoded), and without a detector (nothing is opened).
 
     uv run python bench/inputs_bench.py [--messages 200] [--seconds 10]
 """
@@ -346,6 +350,38 @@ async def pixel_cost(seconds: float, fps: float = 4.0) -> dict[str, Any]:
     }
 
 
+async def unwatched_cost(seconds: float) -> dict[str, Any]:
+    from alexa_doorbell.camera.fanout import VideoFanout
+    from alexa_doorbell.camera.supervisor import camera_video
+    from alexa_doorbell.config import CameraConfig
+
+    out: dict[str, Any] = {"width": 1280, "height": 720, "fps": 30, "sample_fps": 4.0}
+    for name, detector in (("idle", False), ("pixel_motion", True)):
+        video = camera_video(CameraConfig(width=1280, height=720, fps=30))
+        fan = VideoFanout(video, preset="ultrafast")
+        analyzer = FrameAnalyzer("bench", lambda e: None, motion=True, fps=4.0)
+        fan.start()
+        if detector:  # what ServedCamera.add_frame_tap(offer, unwatched=True) does
+            fan.frame_taps.append(analyzer.offer)
+            video.add_reader()
+            fan.wake()
+        try:
+            await asyncio.sleep(1.5)  # opened and steady
+            cpu, wall, read = time.process_time(), time.perf_counter(), fan.frames_read
+            await asyncio.sleep(seconds)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            out[name] = {
+                "core_percent": round(cpu / wall * 100, 2),
+                "frames_read_per_s": round((fan.frames_read - read) / wall, 1),
+                "frames_encoded": fan.frames_encoded,
+                "source_state": video.status.state,
+            }
+        finally:
+            await fan.stop()
+            analyzer.close()
+    return out
+
+
 def person_cost(n: int = 10) -> dict[str, Any]:
     try:
         from alexa_doorbell.inputs.person import HogPersonDetector
@@ -376,6 +412,7 @@ def main() -> None:
         latency = asyncio.run(event_latency(args.messages, Path(tmp)))
         latency.update(asyncio.run(gateway_latency(args.messages, Path(tmp))))
     pixels = asyncio.run(pixel_cost(args.seconds))
+    unwatched = asyncio.run(unwatched_cost(min(args.seconds, 6.0)))
     print(
         json.dumps(
             {
@@ -383,6 +420,7 @@ def main() -> None:
                 **latency,
                 "pixel_motion": pixels,
                 "person_detector": person_cost(),
+                "unwatched_camera": unwatched,
                 "messages": args.messages,
             }
         )

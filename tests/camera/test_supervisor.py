@@ -163,6 +163,71 @@ async def test_nobody_watching_opens_nothing_and_a_source_is_closed_after_its_vi
         await fan.stop()
 
 
+async def test_a_source_closes_a_linger_after_its_last_viewer() -> None:
+    made: list[FlakySource] = []
+
+    def opener(reopen: bool) -> VideoSource:
+        made.append(FlakySource(10_000))
+        return made[-1]
+
+    video = SupervisedVideo("testsrc", opener, width=320, height=240, fps=30, linger=0.4)
+    fan = VideoFanout(video, preset="ultrafast")
+    fan.start()
+    try:
+        track = fan.subscribe()
+        await asyncio.wait_for(track.recv(), 5)
+        track.stop()
+        left = time.monotonic()
+        while not made[0].closed and time.monotonic() - left < 5:
+            await asyncio.sleep(0.05)
+        assert made[0].closed and video.status.state == "idle"
+        assert time.monotonic() - left >= 0.35  # the linger, then closed
+    finally:
+        await fan.stop()
+
+
+async def test_a_reader_keeps_the_source_read_with_nobody_watching_and_recovers_it() -> None:
+    """A detector's tap: the source is opened, decoded and brought back after a failure as
+    for a viewer, nothing is encoded; when the reader goes, it closes after the linger."""
+    made: list[FlakySource] = []
+
+    def opener(reopen: bool) -> VideoSource:
+        made.append(FlakySource(20 if not made else 10_000))  # the first one fails
+        return made[-1]
+
+    states: list[str] = []
+    video = SupervisedVideo(
+        "testsrc", opener, width=320, height=240, fps=30, linger=0.2,
+        on_change=lambda s: states.append(s.state),
+    )  # fmt: skip
+    fan = VideoFanout(video, preset="ultrafast")
+    tapped: list[av.VideoFrame] = []
+    fan.frame_taps.append(tapped.append)
+    fan.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert not made  # no viewer, no reader: nothing open
+        done = video.add_reader()
+        fan.wake()
+        for _ in range(100):
+            if len(made) == 2 and len(tapped) > 30:
+                break
+            await asyncio.sleep(0.05)
+        assert len(made) == 2 and made[0].closed  # failed, reopened within a second or so
+        assert states[:4] == ["starting", "live", "down", "live"], states
+        assert len(tapped) > 30 and not fan.tracks
+        assert fan.frames_encoded == 0 and fan.encoder is None  # decoded, not encoded
+        done()
+        done()  # twice is once
+        for _ in range(100):
+            if made[1].closed:
+                break
+            await asyncio.sleep(0.05)
+        assert made[1].closed and video.status.state == "idle" and video.readers == 0
+    finally:
+        await fan.stop()
+
+
 async def test_a_source_that_stalls_shows_the_slate_until_it_answers() -> None:
     release = asyncio.Event()
 

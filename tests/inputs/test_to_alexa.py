@@ -261,3 +261,58 @@ async def test_the_camera_agent_gives_its_inputs_frames_and_a_snapshot(make_clou
         store.close()
     entries = Timeline.in_dir(settings.data_dir).recent()
     assert [(e.kind, e.what, e.status) for e in entries][-1] == ("detection", "person", "202")
+
+
+async def test_a_camera_with_pixel_motion_announces_motion_with_nobody_watching(
+    make_cloud,
+) -> None:
+    """The door matters most when nobody watches: a pixel motion camera's source is read
+    and decoded without a viewer (nothing encoded), its moving test pattern is motion at
+    the gateway; a camera without a detector opens nothing."""
+    from alexa_doorbell.camera.service import CameraService
+    from alexa_doorbell.commands.inputs import attach_inputs
+    from alexa_doorbell.notifier.client import local_notifier
+    from alexa_doorbell.store import open_store
+
+    small = {"width": 640, "height": 480, "fps": 15, "audio": "silence"}
+    front = CameraConfig(**small, motion=True, pixel_motion=True)  # type: ignore[arg-type]
+    garage = CameraConfig(**small, endpoint_id="garage", channel_name="garage")  # type: ignore[arg-type]
+    cloud = make_cloud(cameras=[front, garage])
+    link(cloud)
+    settings = cloud.settings
+    store = open_store(settings.store_location)
+    notifier = local_notifier(settings, store)
+    service = CameraService(
+        settings, notifier=notifier, agent_options={"signaling": False, "preset": "ultrafast"}
+    )
+    detach = await attach_inputs(service)
+    await service.start()
+    try:
+        assert detach.inputs is not None
+        analyzer = detach.inputs.analyzers["front-door"]
+        changes: list[dict[str, Any]] = []
+        for _ in range(150):
+            changes = [
+                p
+                for m in cloud.cloud.gateway.messages("ChangeReport")
+                for p in m["event"]["payload"]["change"]["properties"]
+                if p["namespace"] == "Alexa.MotionSensor" and p["value"] == "DETECTED"
+            ]
+            if changes:
+                break
+            await asyncio.sleep(0.1)
+        assert changes, "no motion with nobody watching"
+        front_agent = service.camera("front-door").agent
+        assert front_agent.video is not None and front_agent.source is not None
+        assert not front_agent.video.tracks and front_agent.source.status.state == "live"
+        assert analyzer.samples >= 2 and front_agent.video.frames_read > analyzer.samples
+        assert front_agent.video.frames_encoded == 0 and front_agent.video.encoder is None
+        idle = service.camera("garage").agent
+        assert idle.video is not None and idle.source is not None
+        assert idle.source.current is None and idle.video.frames_read == 0
+        assert idle.source.status.state == "idle"
+    finally:
+        await detach()
+        await service.stop()
+        notifier.close()
+        store.close()

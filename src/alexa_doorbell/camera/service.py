@@ -9,10 +9,10 @@ Each camera is a :class:`ServedCamera` around its own :class:`CameraAgent` (its 
 MASTER connection, supervised source, encoder and sessions). A camera that cannot
 start (no microphone, a refused channel) is retried on its own and never stops the
 others; an idle camera opens no source and encodes nothing, so the process grows with
-cameras watched, not configured. The inputs (MQTT, GPIO, webhook, detectors) attach
-per camera: :meth:`ServedCamera.press`, :meth:`ServedCamera.add_frame_tap`, and the
-``on_start``/``on_stop`` hooks. Readiness goes to systemd (``sd_notify``) once
-signaling is up.
+cameras watched (or with a built-in detector on), not configured. The inputs (MQTT,
+GPIO, webhook, detectors) attach per camera: :meth:`ServedCamera.press`,
+:meth:`ServedCamera.add_frame_tap`, and the ``on_start``/``on_stop`` hooks. Readiness
+goes to systemd (``sd_notify``) once signaling is up.
 """
 
 from __future__ import annotations
@@ -66,10 +66,26 @@ class ServedCamera:
         """Ring this doorbell (DoorbellPress to Alexa, for every user it belongs to)."""
         return await self.service.press(self.endpoint_id, cause)
 
-    def add_frame_tap(self, tap: Callable[[av.VideoFrame], None]) -> None:
-        """Every decoded picture of the camera (never the slate) while it is watched."""
-        assert self.agent.video is not None, "camera not started"
-        self.agent.video.frame_taps.append(tap)
+    def add_frame_tap(
+        self, tap: Callable[[av.VideoFrame], None], *, unwatched: bool = False
+    ) -> Callable[[], None]:
+        """Every decoded picture of the camera (never the slate) while it is read; returns
+        how to remove the tap. By default that is while someone watches; ``unwatched``
+        (a detector) also keeps the source open and decoded while nobody does, the
+        fan-out encoding nothing for nobody."""
+        video, source = self.agent.video, self.agent.source
+        assert video is not None and source is not None, "camera not started"
+        video.frame_taps.append(tap)
+        done_reading = source.add_reader() if unwatched else None
+        video.wake()
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                video.frame_taps.remove(tap)
+            if done_reading is not None:
+                done_reading()
+
+        return remove
 
     def stats(self) -> dict[str, Any]:
         return {**self.agent.stats(), "running": self.running, "error": self.error}

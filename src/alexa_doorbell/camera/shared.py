@@ -75,6 +75,10 @@ class Fanout:
     async def _run(self) -> None:
         raise NotImplementedError
 
+    def wake(self) -> None:
+        """Look again whether to read (a reader came to a source released meanwhile)."""
+        self._wake.set()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=self.name)

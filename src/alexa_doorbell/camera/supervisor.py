@@ -3,17 +3,21 @@
     video = SupervisedVideo(spec, opener, width=1280, height=720, fps=30, on_change=cb)
     item = await video.next()     # av.VideoFrame (to encode) or av.Packet (passthrough)
     video.release()               # nobody watches: the source is closed (after a linger)
+    done = video.add_reader()     # a detector: read while nobody watches, until done()
 
 The fan-out reads only this. The real source is opened when the first viewer comes
 (``next()``) and closed when nobody has watched for ``linger`` seconds: an idle camera
-costs no decoding and no socket. When it fails (an RTSP camera reboots, Wi-Fi drops, a
-webcam is unplugged, a file errors) or stalls, ``next()`` yields slate frames (the
-"reconnecting" picture at the stream's size) and reopens it in the background: first
-after 0.25 s, doubling, at most ``watched_max`` apart while someone watches (5 s bound
-otherwise). Timestamps stay on one clock across reopens, so a viewer's RTP never jumps
-back, and ``generation`` changes at every switch so the fan-out restarts each viewer
-from a keyframe. While idle a cheap check (``present``: a TCP connect for RTSP) runs
-every ``probe_interval`` seconds, so the camera's health is known without watching.
+costs no decoding and no socket. A reader (a built-in detector's frame tap) is a
+reason to read like a viewer: the source stays open and decoded, and is recovered as
+for a watched one, while the fan-out encodes nothing for nobody. When it fails (an
+RTSP camera reboots, Wi-Fi drops, a webcam is unplugged, a file errors) or stalls,
+``next()`` yields slate frames (the "reconnecting" picture at the stream's size) and
+reopens it in the background: first after 0.25 s, doubling, at most ``watched_max``
+apart while someone watches or reads (5 s bound otherwise). Timestamps stay on one
+clock across reopens, so a viewer's RTP never jumps back, and ``generation`` changes
+at every switch so the fan-out restarts each viewer from a keyframe. While idle a
+cheap check (``present``: a TCP connect for RTSP) runs every ``probe_interval``
+seconds, so the camera's health is known without watching.
 """
 
 from __future__ import annotations
@@ -125,6 +129,9 @@ class SupervisedVideo:
         self._monitor: asyncio.Task[None] | None = None
         self._idle = True
         self._closing: set[asyncio.Future[None]] = set()
+        self._readers = 0  # detectors that want pictures while nobody watches
+        self._unwatched = False  # keep_reading() was asked since the last next()
+        self._said_passthrough = False
         self.slate_frames = 0
 
     # -- what the fan-out sees ------------------------------------------------------
@@ -146,7 +153,9 @@ class SupervisedVideo:
     async def next(self) -> av.VideoFrame | av.Packet:
         """The next picture: the camera's, or the slate while it is away. Never raises
         for a source failure (that is the supervisor's to handle)."""
-        self._released_at = None
+        if not self._unwatched:  # a viewer's read: the linger starts again when it goes
+            self._released_at = None
+        self._unwatched = False
         if self._idle:  # a viewer came: try at once, whatever the idle backoff said
             self._idle, self._next_try = False, 0.0
             self._stop_monitor()
@@ -182,12 +191,50 @@ class SupervisedVideo:
             self._live()
             return self._stamp(item)
 
+    @property
+    def readers(self) -> int:
+        return self._readers
+
+    def add_reader(self) -> Callable[[], None]:
+        """Something besides a viewer wants the decoded pictures (a detector): read on
+        while nobody watches, until the returned function is called. The fan-out must
+        be woken for it if it sleeps (``Fanout.wake``)."""
+        self._readers += 1
+        done = False
+
+        def remove() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._readers -= 1
+
+        return remove
+
     def keep_reading(self) -> bool:
-        """Nobody watches: whether to go on reading for now (a live camera's linger)."""
+        """Nobody watches: whether to go on reading for now (a reader, or the linger of
+        a live camera; a reader opens the source as a viewer would)."""
+        self._unwatched = True
         now = time.monotonic()
+        if self._readers and not self._undecoded():
+            self._released_at = None  # the linger counts from when the last reader went
+            return True
         if self._released_at is None:
             self._released_at = now
         return self._src is not None and now - self._released_at < self.linger
+
+    def _undecoded(self) -> bool:
+        """An H.264 camera passed through: nothing is decoded while nobody watches, so
+        a reader is no reason to keep it open (it would demux for nobody)."""
+        if self._src is None or not self._src.passthrough:
+            return False
+        if not self._said_passthrough:
+            self._said_passthrough = True
+            log.warning(
+                "video source %s is passed through as H.264: the built-in detectors see "
+                'no decoded pictures; set passthrough = "never" for this camera',
+                redact_url(self.spec),
+            )
+        return True
 
     async def release(self) -> None:
         """Nobody watches: close the source (opened again by the next ``next()``)."""

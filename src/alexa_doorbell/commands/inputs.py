@@ -8,7 +8,8 @@ Starts every input the settings configure (``inputs.start_inputs``) with a
 :class:`~alexa_doorbell.inputs.notifier_sink.NotifierSink` on the service's
 notifier, the snapshot bucket and the door timeline in ``data_dir``. As each
 camera starts, its decoded pictures go to the built-in detectors (only for a
-camera that has one enabled) and its latest one is kept for a detection that
+camera that has one enabled, whose source is then read while nobody watches too)
+and its latest one is kept for a detection that
 comes without a picture. Here, above both: the inputs read camera/, and the
 camera agent knows nothing of the inputs.
 """
@@ -81,7 +82,7 @@ async def attach_inputs(service: CameraService) -> Attached:
     def on_start(cam: ServedCamera) -> None:
         offer = inputs.frame_sink(cam.endpoint_id)
         if offer is not None:
-            cam.add_frame_tap(offer)
+            cam.add_frame_tap(offer, unwatched=True)  # the door matters most unwatched
         if cam.config.detection:
             cam.add_frame_tap(latest.tap(cam.endpoint_id))
 
