@@ -25,19 +25,21 @@ REGION = "eu-west-1"
 
 
 def _serialise_moto_writes(monkeypatch) -> None:
-    """moto checks a condition and writes in two steps without a lock; DynamoDB is
-    atomic per item. Give moto's backend one lock so the race tests test us."""
-    from moto.dynamodb.models import DynamoDBBackend
+    """DynamoDB applies each request to an item atomically; moto does not. Its
+    ``update_item`` handler reads the old item (for ``ReturnValues``) and then writes
+    in a second backend call, so a lock around backend methods still lets another
+    write in between: the "old" value returned is not what the write replaced. Lock
+    whole requests (the handler's ``call_action``) so the race tests test us."""
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "get_item"):
-        original = getattr(DynamoDBBackend, name)
+    original = DynamoHandler.call_action
 
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
+    def locked(self, *args, **kwargs):
+        with lock:
+            return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+    monkeypatch.setattr(DynamoHandler, "call_action", locked)
 
 
 @pytest.fixture
@@ -170,3 +172,41 @@ def test_missing_table_is_a_clear_store_error(aws):
 def test_open_store_needs_a_table_name():
     with pytest.raises(StoreError):
         open_store("dynamodb://")
+
+
+def _lose_first_reply(store: DynamoDbStore, operation: str) -> list[int]:
+    """The first ``operation`` applies but its reply is lost: botocore retries it, as it
+    does after a read timeout or a 500. Returns the attempts botocore made."""
+    made: list[int] = []
+
+    def retry_first(attempts: int, caught_exception=None, **_) -> float | None:
+        made.append(attempts)
+        return 0 if attempts == 1 and caught_exception is None else None
+
+    store._db.meta.events.register_first(f"needs-retry.dynamodb.{operation}", retry_first)
+    return made
+
+
+def test_a_retried_press_claim_that_applied_still_wins(aws):
+    """A retry finds the claim its lost first attempt wrote: that press is announced once,
+    not zero times; another press inside the window still loses."""
+    create_table_from_template("t")
+    store = DynamoDbStore("t")
+    attempts = _lose_first_reply(store, "PutItem")
+    assert store.claim_press("front-door", "a", at=1000.0, window=5.0)
+    assert attempts == [1, 2]  # it was retried, and the retry's condition failed
+    assert not store.claim_press("front-door", "b", at=1001.0, window=5.0)
+    assert not DynamoDbStore("t").claim_press("front-door", "c", at=1002.0, window=5.0)
+    assert store.release_press("front-door", "a")
+
+
+def test_a_retried_detection_claim_that_applied_decides_as_its_first_attempt(aws):
+    create_table_from_template("t")
+    store = DynamoDbStore("t")
+    attempts = _lose_first_reply(store, "UpdateItem")
+    assert store.claim_detection("front-door", "person", at=1000.0, cooldown=60.0)
+    assert attempts == [1, 2]
+    # Later retried claims still see the sighting their first attempt replaced.
+    assert not store.claim_detection("front-door", "person", at=1030.0, cooldown=60.0)
+    assert store.claim_detection("front-door", "person", at=1100.0, cooldown=60.0)
+    assert not DynamoDbStore("t").claim_detection("front-door", "person", at=1101.0, cooldown=60)

@@ -23,7 +23,8 @@ Token writes are conditional: the skill and the notifier Lambdas may refresh
 the same user's token at once, and ``expected_version`` makes exactly one of
 them win (``ConditionalCheckFailedException`` -> ``ConflictError``). So are press
 claims: of the Lambdas one press wakes at once, one ``PutItem`` succeeds; and
-sightings: one ``UpdateItem`` returns the last-seen time it replaced.
+sightings: one ``UpdateItem`` keeps the last-seen time it replaced. A claim
+writes an id, so a retried write that already applied knows it won.
 """
 
 from __future__ import annotations
@@ -148,6 +149,15 @@ def _session(item: dict[str, Any]) -> RtcSession:
     )
 
 
+class _ConditionFailed(ConflictError):
+    """A condition failed; ``item`` is the item as it stood, when the request asked for it
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``)."""
+
+    def __init__(self, message: str, item: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.item = item
+
+
 class DynamoDbStore(Store):
     """The Store on one DynamoDB table (``dynamodb://table-name``).
 
@@ -186,7 +196,9 @@ class DynamoDbStore(Store):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
-                raise ConflictError(f"conditional write on {self.table} lost a race") from exc
+                raise _ConditionFailed(
+                    f"conditional write on {self.table} lost a race", exc.response.get("Item")
+                ) from exc
             if code == "ResourceNotFoundException":
                 raise StoreError(
                     f"DynamoDB table {self.table!r} not found (region "
@@ -424,6 +436,9 @@ class DynamoDbStore(Store):
         ]
 
     # -- press claims ------------------------------------------------------
+    # botocore retries a write whose reply was lost (a read timeout, a 500). When the
+    # lost attempt applied, the retry's condition fails on our own write: each claim
+    # writes an id, and the item returned on failure tells "we won before" from "lost".
     def claim_press(self, endpoint_id: str, claim_id: str, *, at: float, window: float) -> bool:
         item = self._key("PRESS", endpoint_id)
         item.update(
@@ -441,9 +456,10 @@ class DynamoDbStore(Store):
                     ":cutoff": _n(float(at - window)),
                     ":ahead": _n(float(at + window)),
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConflictError:
-            return False
+        except _ConditionFailed as exc:
+            return _get(exc.item or {}, "claim_id") == claim_id
         return True
 
     def release_press(self, endpoint_id: str, claim_id: str) -> bool:
@@ -463,23 +479,41 @@ class DynamoDbStore(Store):
     def claim_detection(
         self, endpoint_id: str, image_net_class: str, *, at: float, cooldown: float
     ) -> bool:
-        # One UpdateItem: moves last_seen forward (or past a clock set back) and hands back
-        # the value it replaced, so of two Lambdas seeing the same person one is first.
+        # One UpdateItem moves last_seen forward (or past a clock set back) and keeps the
+        # value it replaced in prev_seen, so of two Lambdas seeing the same person one is
+        # first. The decision reads prev_seen from the item as written (ALL_NEW), and a
+        # retry whose lost first attempt applied finds its own claim id and that attempt's
+        # prev_seen in the item the failed condition returns.
+        claim_id = secrets.token_hex(8)
         try:
             reply = self._call(
                 "update_item",
                 Key=self._key("SEEN", f"{endpoint_id}|{image_net_class}"),
-                UpdateExpression="SET #seen = :at, #ttl = :ttl",
+                UpdateExpression=(
+                    "SET #prev = if_not_exists(#seen, :none), #seen = :at, #id = :id, #ttl = :ttl"
+                ),
                 ConditionExpression="attribute_not_exists(#pk) OR #seen < :at OR #seen > :ahead",
-                ExpressionAttributeNames={"#pk": PK, "#seen": "last_seen", "#ttl": TTL},
+                ExpressionAttributeNames={
+                    "#pk": PK,
+                    "#seen": "last_seen",
+                    "#prev": "prev_seen",
+                    "#id": "claim_id",
+                    "#ttl": TTL,
+                },
                 ExpressionAttributeValues={
                     ":at": _n(float(at)),
                     ":ahead": _n(float(at + cooldown)),
+                    ":none": {"NULL": True},
+                    ":id": _s(claim_id),
                     ":ttl": _n(int(time.time() + KEEP_CLAIMS_SECONDS)),
                 },
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConflictError:  # seen at or after ``at`` already, and not from the future
-            return False
-        old = reply.get("Attributes", {}).get("last_seen")
-        return cooldown_over(None if old is None else float(old["N"]), at, cooldown)
+            item = reply["Attributes"]
+        except _ConditionFailed as exc:  # seen at or after ``at``, and not from the future
+            item = exc.item or {}
+            if _get(item, "claim_id") != claim_id:
+                return False
+        prev = _get(item, "prev_seen")
+        return cooldown_over(None if prev is None else float(prev), at, cooldown)
