@@ -50,10 +50,20 @@ from alexa_doorbell.store.base import (
     Tokens,
     cooldown_over,
 )
-
-PK = "pk"
-SK = "sk"
-TTL = "ttl"
+from alexa_doorbell.store.dynamodb_items import (
+    PK,
+    SK,
+    TOKEN_FIELDS,
+    TTL,
+    attr_n,
+    attr_s,
+    attr_value,
+    classes_of,
+    device_of,
+    get_value,
+    session_of,
+    tokens_of,
+)
 
 KEEP_SESSIONS_SECONDS = 7 * 24 * 3600  # as the SQLite store
 KEEP_EVENTS_SECONDS = 30 * 24 * 3600
@@ -61,92 +71,6 @@ KEEP_CLAIMS_SECONDS = 24 * 3600  # a claim matters for seconds; ttl only tidies 
 
 # The skill answers Alexa within a few seconds: fail fast, retry briefly.
 _CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"})
-
-_TOKEN_FIELDS = (
-    "access_token",
-    "refresh_token",
-    "expires_at",
-    "region",
-    "last_refresh_at",
-    "relink_needed",
-    "last_gateway_status",
-)
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float | int) -> dict[str, str]:
-    return {"N": repr(value) if isinstance(value, float) else str(value)}
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return _n(value)
-    return _s(value)
-
-
-def _get(item: dict[str, Any], name: str, default: Any = None) -> Any:
-    """Plain Python value of one attribute (S, N, BOOL or NULL)."""
-    attr = item.get(name)
-    if attr is None or "NULL" in attr:
-        return default
-    if "S" in attr:
-        return attr["S"]
-    if "BOOL" in attr:
-        return attr["BOOL"]
-    if "N" in attr:
-        text = attr["N"]
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    raise StoreError(f"unexpected DynamoDB attribute {name}: {sorted(attr)}")
-
-
-def _tokens(item: dict[str, Any]) -> Tokens:
-    last = _get(item, "last_refresh_at")
-    return Tokens(
-        user_id=_get(item, SK),
-        access_token=_get(item, "access_token"),
-        refresh_token=_get(item, "refresh_token"),
-        expires_at=float(_get(item, "expires_at")),
-        region=_get(item, "region", "NA"),
-        last_refresh_at=None if last is None else float(last),
-        relink_needed=bool(_get(item, "relink_needed", False)),
-        last_gateway_status=_get(item, "last_gateway_status"),
-        version=int(_get(item, "version", 0)),
-    )
-
-
-def _device(item: dict[str, Any]) -> Device:
-    return Device(
-        endpoint_id=_get(item, SK),
-        friendly_name=_get(item, "friendly_name"),
-        channel_name=_get(item, "channel_name"),
-        description=_get(item, "description", "Camera"),
-        manufacturer=_get(item, "manufacturer", "alexa-doorbell"),
-        channel_arn=_get(item, "channel_arn"),
-        doorbell=bool(_get(item, "doorbell", False)),
-        full_duplex=bool(_get(item, "full_duplex", False)),
-        owner=_get(item, "owner"),
-        motion=bool(_get(item, "motion", False)),
-        detection_classes=_classes(_get(item, "detection_classes", "")),
-    )
-
-
-def _classes(text: str) -> tuple[str, ...]:
-    """Object classes stored as "person,package" (class names have no commas)."""
-    return tuple(c for c in text.split(",") if c)
-
-
-def _session(item: dict[str, Any]) -> RtcSession:
-    return RtcSession(
-        session_id=_get(item, SK),
-        endpoint_id=_get(item, "endpoint_id"),
-        state=_get(item, "state"),
-        updated_at=float(_get(item, "updated_at")),
-    )
 
 
 class _ConditionFailed(ConflictError):
@@ -211,7 +135,7 @@ class DynamoDbStore(Store):
             raise StoreError(f"DynamoDB {op} on {self.table} failed: {exc}") from exc
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
-        return {PK: _s(pk), SK: _s(sk)}
+        return {PK: attr_s(pk), SK: attr_s(sk)}
 
     def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._call("get_item", Key=self._key(pk, sk), ConsistentRead=True).get("Item")
@@ -220,7 +144,7 @@ class DynamoDbStore(Store):
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "#pk = :pk",
             "ExpressionAttributeNames": {"#pk": PK},
-            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ExpressionAttributeValues": {":pk": attr_s(pk)},
             "ConsistentRead": True,
             "ScanIndexForward": forward,
         }
@@ -237,7 +161,7 @@ class DynamoDbStore(Store):
 
     def _put(self, pk: str, sk: str, attrs: dict[str, Any]) -> None:
         item = self._key(pk, sk)
-        item.update({k: _attr(v) for k, v in attrs.items() if v is not None})
+        item.update({k: attr_value(v) for k, v in attrs.items() if v is not None})
         self._call("put_item", Item=item)
 
     def _delete(self, pk: str, sk: str) -> None:
@@ -246,33 +170,33 @@ class DynamoDbStore(Store):
     # -- tokens ------------------------------------------------------------
     def get_tokens(self, user_id: str) -> Tokens | None:
         item = self._get_item("TOKENS", user_id)
-        return _tokens(item) if item else None
+        return tokens_of(item) if item else None
 
     def put_tokens(self, tokens: Tokens, *, expected_version: int | None = None) -> Tokens:
         names = {"#v": "version"}
         values: dict[str, Any] = {}
         sets, removes = [], []
-        for i, field in enumerate(_TOKEN_FIELDS):
+        for i, field in enumerate(TOKEN_FIELDS):
             value = getattr(tokens, field)
             names[f"#f{i}"] = field
             if value is None:
                 removes.append(f"#f{i}")
             else:
-                values[f":f{i}"] = _attr(value)
+                values[f":f{i}"] = attr_value(value)
                 sets.append(f"#f{i} = :f{i}")
         kwargs: dict[str, Any] = {}
         if expected_version is None:
             # Unconditional, but still atomic: the version counts every write.
-            values[":zero"], values[":one"] = _n(0), _n(1)
+            values[":zero"], values[":one"] = attr_n(0), attr_n(1)
             sets.append("#v = if_not_exists(#v, :zero) + :one")
         elif expected_version == 0:
-            values[":one"] = _n(1)
+            values[":one"] = attr_n(1)
             sets.append("#v = :one")
             kwargs["ConditionExpression"] = "attribute_not_exists(#pk)"
             names["#pk"] = PK
         else:
-            values[":ev"] = _n(expected_version)
-            values[":next"] = _n(expected_version + 1)
+            values[":ev"] = attr_n(expected_version)
+            values[":next"] = attr_n(expected_version + 1)
             sets.append("#v = :next")
             kwargs["ConditionExpression"] = "#v = :ev"
         expression = "SET " + ", ".join(sets)
@@ -287,10 +211,10 @@ class DynamoDbStore(Store):
             ReturnValues="ALL_NEW",
             **kwargs,
         )
-        return _tokens(reply["Attributes"])
+        return tokens_of(reply["Attributes"])
 
     def list_tokens(self) -> list[Tokens]:
-        return [_tokens(item) for item in self._query("TOKENS")]
+        return [tokens_of(item) for item in self._query("TOKENS")]
 
     def delete_tokens(self, user_id: str) -> None:
         self._delete("TOKENS", user_id)
@@ -316,10 +240,10 @@ class DynamoDbStore(Store):
 
     def get_device(self, endpoint_id: str) -> Device | None:
         item = self._get_item("DEVICE", endpoint_id)
-        return _device(item) if item else None
+        return device_of(item) if item else None
 
     def list_devices(self) -> list[Device]:
-        return [_device(item) for item in self._query("DEVICE")]
+        return [device_of(item) for item in self._query("DEVICE")]
 
     def delete_device(self, endpoint_id: str) -> None:
         self._delete("DEVICE", endpoint_id)
@@ -339,12 +263,12 @@ class DynamoDbStore(Store):
 
     def get_session(self, session_id: str) -> RtcSession | None:
         item = self._get_item("SESSION", session_id)
-        return _session(item) if item else None
+        return session_of(item) if item else None
 
     def list_sessions(self, endpoint_id: str, *, since: float = 0.0) -> list[RtcSession]:
         sessions = [
             s
-            for s in map(_session, self._query("SESSION"))
+            for s in map(session_of, self._query("SESSION"))
             if s.endpoint_id == endpoint_id and s.updated_at >= since
         ]
         return sorted(sessions, key=lambda s: (s.updated_at, s.session_id))
@@ -361,7 +285,9 @@ class DynamoDbStore(Store):
         item = self._get_item("HEALTH", endpoint_id)
         if not item:
             return None
-        return Health(endpoint_id, _get(item, "connectivity"), float(_get(item, "updated_at")))
+        return Health(
+            endpoint_id, get_value(item, "connectivity"), float(get_value(item, "updated_at"))
+        )
 
     # -- motion and object detection -----------------------------------------
     def put_motion(self, motion: Motion) -> None:
@@ -375,7 +301,7 @@ class DynamoDbStore(Store):
         item = self._get_item("MOTION", endpoint_id)
         if not item:
             return None
-        return Motion(endpoint_id, _get(item, "state"), float(_get(item, "updated_at")))
+        return Motion(endpoint_id, get_value(item, "state"), float(get_value(item, "updated_at")))
 
     def put_detection_classes(self, classes: DetectionClasses) -> None:
         # An endpointId has no "|" (Alexa's pattern): the key splits one way only.
@@ -397,8 +323,8 @@ class DynamoDbStore(Store):
         return DetectionClasses(
             user_id,
             endpoint_id,
-            _classes(_get(item, "classes", "")),
-            float(_get(item, "updated_at")),
+            classes_of(get_value(item, "classes", "")),
+            float(get_value(item, "updated_at")),
         )
 
     # -- event records -----------------------------------------------------
@@ -425,12 +351,12 @@ class DynamoDbStore(Store):
             return []
         return [
             EventRecord(
-                at=float(_get(item, "at")),
-                user_id=_get(item, "user_id"),
-                endpoint_id=_get(item, "endpoint_id"),
-                name=_get(item, "name"),
-                status=_get(item, "status"),
-                detail=_get(item, "detail", ""),
+                at=float(get_value(item, "at")),
+                user_id=get_value(item, "user_id"),
+                endpoint_id=get_value(item, "endpoint_id"),
+                name=get_value(item, "name"),
+                status=get_value(item, "status"),
+                detail=get_value(item, "detail", ""),
             )
             for item in self._query("EVENT", forward=False, limit=limit)
         ]
@@ -442,9 +368,9 @@ class DynamoDbStore(Store):
     def claim_press(self, endpoint_id: str, claim_id: str, *, at: float, window: float) -> bool:
         item = self._key("PRESS", endpoint_id)
         item.update(
-            claim_id=_s(claim_id),
-            claimed_at=_n(float(at)),
-            **{TTL: _n(int(time.time() + KEEP_CLAIMS_SECONDS))},
+            claim_id=attr_s(claim_id),
+            claimed_at=attr_n(float(at)),
+            **{TTL: attr_n(int(time.time() + KEEP_CLAIMS_SECONDS))},
         )
         try:
             self._call(
@@ -453,13 +379,13 @@ class DynamoDbStore(Store):
                 ConditionExpression="attribute_not_exists(#pk) OR #at <= :cutoff OR #at > :ahead",
                 ExpressionAttributeNames={"#pk": PK, "#at": "claimed_at"},
                 ExpressionAttributeValues={
-                    ":cutoff": _n(float(at - window)),
-                    ":ahead": _n(float(at + window)),
+                    ":cutoff": attr_n(float(at - window)),
+                    ":ahead": attr_n(float(at + window)),
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as exc:
-            return _get(exc.item or {}, "claim_id") == claim_id
+            return get_value(exc.item or {}, "claim_id") == claim_id
         return True
 
     def release_press(self, endpoint_id: str, claim_id: str) -> bool:
@@ -469,7 +395,7 @@ class DynamoDbStore(Store):
                 Key=self._key("PRESS", endpoint_id),
                 ConditionExpression="#id = :id",
                 ExpressionAttributeNames={"#id": "claim_id"},
-                ExpressionAttributeValues={":id": _s(claim_id)},
+                ExpressionAttributeValues={":id": attr_s(claim_id)},
             )
         except ConflictError:
             return False
@@ -501,11 +427,11 @@ class DynamoDbStore(Store):
                     "#ttl": TTL,
                 },
                 ExpressionAttributeValues={
-                    ":at": _n(float(at)),
-                    ":ahead": _n(float(at + cooldown)),
+                    ":at": attr_n(float(at)),
+                    ":ahead": attr_n(float(at + cooldown)),
                     ":none": {"NULL": True},
-                    ":id": _s(claim_id),
-                    ":ttl": _n(int(time.time() + KEEP_CLAIMS_SECONDS)),
+                    ":id": attr_s(claim_id),
+                    ":ttl": attr_n(int(time.time() + KEEP_CLAIMS_SECONDS)),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -513,7 +439,7 @@ class DynamoDbStore(Store):
             item = reply["Attributes"]
         except _ConditionFailed as exc:  # seen at or after ``at``, and not from the future
             item = exc.item or {}
-            if _get(item, "claim_id") != claim_id:
+            if get_value(item, "claim_id") != claim_id:
                 return False
-        prev = _get(item, "prev_seen")
+        prev = get_value(item, "prev_seen")
         return cooldown_over(None if prev is None else float(prev), at, cooldown)
