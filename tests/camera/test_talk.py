@@ -305,3 +305,40 @@ def test_lambda_reads_talk_from_cameras_json(caplog: pytest.LogCaptureFixture) -
     assert "camera e: full_duplex is deprecated" in caplog.text
     with pytest.raises(ValueError, match="talk = 'both': must be one of full, half, none"):
         parse_cameras('[{"endpoint_id": "x", "talk": "both"}]')
+
+
+def test_echo_reference_is_never_read_ahead_of_the_speaker() -> None:
+    """A late first frame then a burst (a loaded machine): the far end is what was played."""
+    import fractions
+
+    import av
+
+    from alexa_doorbell.camera.talk import OutgoingAudio, TalkbackHub
+
+    t = [0.0]
+    hub = TalkbackHub(clock=lambda: t[0])
+    speaker = hub.stream("viewer")
+    seen: list[np.ndarray] = []
+
+    class Recorder:
+        def process(self, mic: np.ndarray, far: np.ndarray) -> np.ndarray:
+            seen.append(far.copy())
+            return mic
+
+    out = OutgoingAudio("full", hub, Recorder(), clock=lambda: t[0])
+    # Microphone frame n (captured by 20 ms after its start) is read 50 ms late at
+    # first, then three come at once and the rest on time.
+    reads = [0.07, 0.07, 0.07, 0.07] + [0.02 * (n + 1) + 0.001 for n in range(4, 40)]
+    tick = 0
+    for when in reads:
+        while tick * 0.02 <= when:  # the speaker plays the voice as it arrives
+            t[0] = tick * 0.02
+            speaker.write(np.full(960, 1000, np.int16))
+            tick += 1
+        t[0] = when
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.int16), layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        frame.time_base = fractions.Fraction(1, 48000)
+        out.process(frame)
+    # Every reference is the played voice: none is read where nothing has played yet.
+    assert all(np.all(far == 1000) for far in seen), [int(np.sum(f == 0)) for f in seen]

@@ -8,6 +8,7 @@ with the visitor's own voice. Hand ``door.speaker`` to the agent as its
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -92,10 +93,12 @@ class _DoorMicrophone(AudioSource):
             else np.zeros(AUDIO_SAMPLES)
         )
         now = self.door._now()
-        if self._end is None or abs(self._end + AUDIO_SAMPLES - now) > AUDIO_RATE // 20:
-            self._end = now
+        if self._end is None or self._end + AUDIO_SAMPLES < now - AUDIO_RATE // 20:
+            self._end = now  # read too late: the capture buffer overran, samples lost
         else:
             self._end += AUDIO_SAMPLES
+            if self._end > now:  # not captured yet: a read waits for the device
+                await asyncio.sleep((self._end - now) / AUDIO_RATE)
         mic = visitor + self.door.heard(self._end, AUDIO_SAMPLES)
         return np.clip(mic * 32768, -32768, 32767).astype(np.int16)
 

@@ -54,8 +54,8 @@ VOICE_HANGOVER = 0.06
 # Voice followed by nothing at all (the viewer stopped sending, or left): the
 # door is muted at most this long after the last chunk arrived.
 VOICE_IDLE = 0.3
-# The microphone and the clock may drift apart this far before the echo reference
-# is re-anchored on the clock.
+# The microphone may fall this far behind the clock (a stall: its samples were
+# lost) before the echo reference is re-anchored on the clock.
 RESYNC = 0.06
 # A speaker's buffer never holds more than this: a stream further ahead is re-anchored.
 MAX_AHEAD = 0.5
@@ -251,9 +251,16 @@ class OutgoingAudio:
 
     def _reference_end(self, now: float, samples: int) -> int:
         clock = self.hub.now_sample(now)
-        if self._ref_end is None or abs(self._ref_end + samples - clock) > RESYNC * self.hub.rate:
+        if self._ref_end is None or self._ref_end + samples < clock - RESYNC * self.hub.rate:
             if self._ref_end is not None:
-                self.resyncs += 1  # the source stalled or ran ahead: the canceller re-learns
+                self.resyncs += 1  # the source stalled: the canceller re-learns
+            self._ref_end = clock
+        elif self._ref_end + samples > clock:
+            # Never read past now: what the speaker plays after now is not on the
+            # timeline yet, and a reference read early stays silent where the door
+            # hears the user (the canceller removes nothing). A frame is processed
+            # after it was captured, never before: running ahead means the anchor was
+            # a late frame (under load, a burst of them), so move it to this one.
             self._ref_end = clock
         else:
             self._ref_end += samples
