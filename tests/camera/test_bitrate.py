@@ -60,9 +60,20 @@ def test_one_decrease_per_second() -> None:
 def test_heavy_loss_lowers_by_half_the_loss_and_to_what_got_through() -> None:
     path = steady()
     assert path.on_report(report(0.2), now=10.0) == 900_000  # 1 - 0.5 * 0.2
-    # Next report, 1 s later: 100 kB sent (800 kbit/s), 50 % lost -> 0.9 * 400 kbit/s.
+    # Next report, 1 s later: 100 kB sent (800 kbit/s), 20 % lost: 0.9 * 640 kbit/s,
+    # below 900 * (1 - 0.1).
     path._last = (10.0, 0)
-    assert path.on_report(report(0.5, sent=100_000), now=11.0) == 360_000
+    assert path.on_report(report(0.2, sent=100_000), now=11.0) == 576_000
+    # What got through says less than half: one decrease halves it, no more.
+    path._last = (11.0, 0)
+    assert path.on_report(report(0.2, sent=20_000), now=12.0) == 288_000
+
+
+def test_what_got_through_counts_only_if_the_rate_held() -> None:
+    path = steady()
+    path._last = (9.5, 0)
+    path._last_decrease = 9.8  # lowered within the interval: its sending says nothing
+    assert path.on_report(report(0.2, sent=10_000), now=11.0) == 900_000
 
 
 def test_a_growing_queue_stops_the_raise() -> None:
@@ -72,10 +83,10 @@ def test_a_growing_queue_stops_the_raise() -> None:
 
 def test_slow_start_until_the_first_loss() -> None:
     path = ViewerPath(ceiling=2_000_000, rate=600_000)
-    assert path.on_report(report(0.0), now=1.0) == 648_000
-    assert path.on_report(report(0.03), now=2.0) == 648_000  # loss: ramping ends, hold
+    assert path.on_report(report(0.0), now=1.0) == 750_000
+    assert path.on_report(report(0.03), now=2.0) == 750_000  # loss: ramping ends, hold
     assert not path.ramping
-    assert path.on_report(report(0.0), now=3.0) == 680_400
+    assert path.on_report(report(0.0), now=3.0) == 787_500
 
 
 def test_bounds_hold() -> None:

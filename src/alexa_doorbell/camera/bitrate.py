@@ -19,12 +19,16 @@ controller of Google Congestion Control does:
   stays full keeps dropping: held at 874 kbit/s under a 1 Mbit/s cap, audio and
   headers on top, reports went on at 5-9 % loss);
 - above 10 %: down to ``rate * (1 - 0.5 * loss)``, and no higher than what got
-  through (``0.9 * sent * (1 - loss)``), at most once a second (the next report
-  still counts the loss from before the decrease).
+  through (``0.9 * sent * (1 - loss)``, when the rate held since the last report),
+  at most halving it and at most once a second (the next report still counts the
+  loss from before the decrease).
 
-A new path starts at a third of its ceiling and rises 8 % a report until it first
-shows loss: faster ramps (x1.25, x1.5 a report) overshot a 1 Mbit/s uplink by so
-much that the Echo froze for over a second while they drained. NACKed packets are
+A new path starts at half its ceiling and rises 25 % a report until it first
+shows loss (the full 1.9 Mbit/s of 720p30 in about 6 s on an ample uplink; from a
+third at 8 % it took 19 s). Heavy loss is also read from the viewer's NACKs between
+reports (a libwebrtc receiver sends an RR with each NACK, compound RTCP; aiortc's
+stats keep only the periodic ones): without that, a probe past a 1 Mbit/s cap went
+on for a whole report interval and froze the picture for over a second. NACKed packets are
 resent within a quarter of the path's rate (:meth:`ViewerPath.allow_retransmission`):
 aiortc resends all of them at once, which on a full uplink feeds the congestion.
 
@@ -50,14 +54,15 @@ log = logging.getLogger(__name__)
 
 LOSS_LOW, LOSS_HIGH = 0.02, 0.10  # GCC's loss-based thresholds
 INCREASE = 1.05  # per report below LOSS_LOW, once the path has shown loss
-START_FRACTION = 0.33  # of its ceiling, a new path's first rate: nothing is known of it yet
-SLOW_START = 1.08  # per clean report until the path first shows loss
+START_FRACTION = 0.5  # of its ceiling, a new path's first rate: nothing is known of it yet
+SLOW_START = 1.25  # per clean report until the path first shows loss
 DECREASE_INTERVAL = 1.0  # s: the report after a decrease still counts the loss before it
 NEAR_MAX = 0.85  # of the rate the path last lost packets at: raise only by NEAR_MAX_INCREASE
 NEAR_MAX_INCREASE = 1.02
 QUEUE_HOLD_MS = 25.0  # round trip above the path's least: a queue is building, no raise
 INCREASE_INTERVAL = 1.0  # seconds: reports come every 0.5-1.5 s; one step a second at most
 DELIVERED_MARGIN = 0.9  # below what got through, so the queue drains
+MAX_DECREASE = 0.5  # one decrease at most halves the rate (deeper cuts took 20 s to undo)
 JITTER_HOLD_MS = 30.0  # over a frame's worth at 30 fps: the bottleneck's queue is growing
 MIN_BITRATE = 150_000  # bit/s: below this 720p is mush; the link is too poor to help
 AUDIO_ALLOWANCE = 50_000  # bit/s per viewer kept from the budget for Opus and RTP overhead
@@ -112,15 +117,19 @@ class ViewerPath:
     _last: tuple[float, int] | None = None  # (time, bytes sent) at the previous report
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
 
-    def on_report(self, report: Report, now: float | None = None) -> int:
-        """Take one receiver report; returns the path's rate (bit/s) after it."""
+    def on_report(self, report: Report, now: float | None = None, *, bound: bool = True) -> int:
+        """Take one receiver report; returns the path's rate (bit/s) after it.
+
+        ``bound``: heavy loss also caps the rate at what got through since the last
+        report (not for loss read from NACKs: too short an interval to measure it)."""
         now = time.monotonic() if now is None else now
         self.reports += 1
         loss, jitter = report.fraction_lost, report.jitter_ms
         self.last_loss_kept = self.last_loss >= LOSS_LOW
         self.last_loss, self.last_jitter_ms = loss, jitter
         sent_rate: float | None = None
-        if self._last is not None and now > self._last[0]:
+        # What got through tells the path's rate only if the rate held all interval.
+        if self._last is not None and now > self._last[0] >= self._last_decrease:
             sent_rate = (report.bytes_sent - self._last[1]) * 8 / (now - self._last[0])
         self._last = (now, report.bytes_sent)
         if not self.adapt:
@@ -140,8 +149,9 @@ class ViewerPath:
             self.lost_at = rate
             self._last_decrease = now
             rate = int(rate * (1 - 0.5 * loss))
-            if sent_rate:  # what got through, with room for the queue to drain
+            if sent_rate and bound:  # what got through, with room for the queue to drain
                 rate = min(rate, int(DELIVERED_MARGIN * sent_rate * (1 - loss)))
+            rate = max(rate, int(self.rate * MAX_DECREASE))
         elif (
             loss < LOSS_LOW
             and jitter < JITTER_HOLD_MS
@@ -198,7 +208,8 @@ class ViewerPath:
         loss = self.nack_loss(packets_sent, now)
         if loss is None or loss <= LOSS_HIGH or now - self._last_decrease < DECREASE_INTERVAL:
             return
-        self.on_report(Report(min(loss, 1.0), self.last_jitter_ms, packets_sent, bytes_sent), now)
+        report = Report(min(loss, 1.0), self.last_jitter_ms, packets_sent, bytes_sent)
+        self.on_report(report, now, bound=False)
 
 
 class BitrateSink(Protocol):
@@ -314,7 +325,7 @@ async def watch_sender(
             (s for s in stats.values() if getattr(s, "type", "") == "outbound-rtp"), None
         )
         if outbound is not None:
-            # An Echo's RR rides on each of its NACKs (compound RTCP); aiortc's stats keep
+            # A libwebrtc receiver's RR rides on each NACK (compound RTCP); aiortc's stats keep
             # only the periodic ones, so the NACKs themselves are read as loss.
             path.on_nacks(outbound.packetsSent or 0, outbound.bytesSent or 0)
         got = remote_inbound(stats)
