@@ -69,11 +69,19 @@ def test_heavy_loss_lowers_by_half_the_loss_and_to_what_got_through() -> None:
     assert path.on_report(report(0.2, sent=20_000), now=12.0) == 288_000
 
 
-def test_what_got_through_counts_only_if_the_rate_held() -> None:
+def test_a_report_begun_before_the_last_decrease_does_not_lower_again() -> None:
     path = steady()
     path._last = (9.5, 0)
-    path._last_decrease = 9.8  # lowered within the interval: its sending says nothing
-    assert path.on_report(report(0.2, sent=10_000), now=11.0) == 900_000
+    path.on_nacks(packets_sent=0, bytes_sent=0, now=9.6)
+    for seq in range(30):
+        path.allow_retransmission(seq, now=9.7)
+    path.on_nacks(packets_sent=100, bytes_sent=0, now=9.8)  # NACKs: 30 % lost
+    assert path.rate == 850_000
+    # The report that follows covers 9.5-11.0: the same loss, mostly from before.
+    assert path.on_report(report(0.3, sent=10_000), now=11.0) == 850_000
+    # Fresh: 800 kbit/s sent, 30 % lost; what got through bounds it.
+    fresh = path.on_report(report(0.3, sent=110_000), now=12.0)
+    assert fresh == int(bitrate.DELIVERED_MARGIN * 800_000.0 * (1 - 0.3))
 
 
 def test_a_growing_queue_stops_the_raise() -> None:

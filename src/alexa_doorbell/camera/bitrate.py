@@ -117,11 +117,13 @@ class ViewerPath:
     _last: tuple[float, int] | None = None  # (time, bytes sent) at the previous report
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
 
-    def on_report(self, report: Report, now: float | None = None, *, bound: bool = True) -> int:
+    def on_report(
+        self, report: Report, now: float | None = None, *, from_nacks: bool = False
+    ) -> int:
         """Take one receiver report; returns the path's rate (bit/s) after it.
 
-        ``bound``: heavy loss also caps the rate at what got through since the last
-        report (not for loss read from NACKs: too short an interval to measure it)."""
+        ``from_nacks``: loss read from NACKs between reports, not a report: no receiver
+        report interval to measure what got through over, or to start."""
         now = time.monotonic() if now is None else now
         self.reports += 1
         loss, jitter = report.fraction_lost, report.jitter_ms
@@ -129,9 +131,12 @@ class ViewerPath:
         self.last_loss, self.last_jitter_ms = loss, jitter
         sent_rate: float | None = None
         # What got through tells the path's rate only if the rate held all interval.
-        if self._last is not None and now > self._last[0] >= self._last_decrease:
+        if not from_nacks and self._last is not None and now > self._last[0] >= self._last_decrease:
             sent_rate = (report.bytes_sent - self._last[1]) * 8 / (now - self._last[0])
-        self._last = (now, report.bytes_sent)
+        # A report whose interval began before the last decrease counts loss from before it.
+        stale = not from_nacks and self._last is not None and self._last[0] < self._last_decrease
+        if not from_nacks:
+            self._last = (now, report.bytes_sent)
         if not self.adapt:
             return self.rate
         rate = self.rate
@@ -141,15 +146,15 @@ class ViewerPath:
             queue = report.rtt_ms - self.min_rtt_ms > QUEUE_HOLD_MS
         if loss >= LOSS_LOW or jitter >= JITTER_HOLD_MS or queue:
             self.ramping = False
-        if loss >= LOSS_LOW and now - self._last_decrease < DECREASE_INTERVAL:
-            pass  # this report's loss is mostly from before the last decrease
+        if loss >= LOSS_LOW and (stale or now - self._last_decrease < DECREASE_INTERVAL):
+            pass  # this report's loss is (mostly) from before the last decrease
         elif loss > LOSS_HIGH or (loss >= LOSS_LOW and self.last_loss_kept):
             # Heavy loss, or loss in the hold band twice running: a drop-tail queue
             # that stays full drops on, so a hold alone does not drain it.
             self.lost_at = rate
             self._last_decrease = now
             rate = int(rate * (1 - 0.5 * loss))
-            if sent_rate and bound:  # what got through, with room for the queue to drain
+            if sent_rate:  # what got through, with room for the queue to drain
                 rate = min(rate, int(DELIVERED_MARGIN * sent_rate * (1 - loss)))
             rate = max(rate, int(self.rate * MAX_DECREASE))
         elif (
@@ -209,7 +214,7 @@ class ViewerPath:
         if loss is None or loss <= LOSS_HIGH or now - self._last_decrease < DECREASE_INTERVAL:
             return
         report = Report(min(loss, 1.0), self.last_jitter_ms, packets_sent, bytes_sent)
-        self.on_report(report, now, bound=False)
+        self.on_report(report, now, from_nacks=True)
 
 
 class BitrateSink(Protocol):
