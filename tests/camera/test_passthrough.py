@@ -277,3 +277,55 @@ async def test_baseline_mp4_file_is_passed_through(tmp_path: Path) -> None:
         assert counters == [1, 1]
     finally:
         src.close()
+
+
+@pytest.mark.parametrize("over_budget", ["transcode", "keep"])
+async def test_passthrough_over_a_viewers_bandwidth_is_transcoded_or_kept(
+    tmp_path: Path,
+    baseline_camera: RtspTestServer,
+    over_budget: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera's own stream cannot change its bitrate: a viewer whose offer allows
+    less (b=AS) gets it re-encoded, or, with passthrough_over_budget = "keep", as it
+    is, and the log says why once."""
+    cam = CameraConfig(
+        source=baseline_camera.url,
+        width=320,
+        height=240,
+        fps=15,
+        audio="silence",
+        passthrough_over_budget=over_budget,
+    )
+    settings = Settings(cloud="local", data_dir=tmp_path, cameras=[cam])
+    agent = CameraAgent(settings, signaling=False, preset="ultrafast")
+    await agent.start()
+    echo = EchoShow(talk=None)
+    try:
+        assert agent.video is not None
+
+        def small(offer: str) -> str:  # this viewer asks for 20 kbit/s of video
+            return offer.replace("b=AS:2500", "b=AS:20")
+
+        await echo.watch(lambda offer: agent.handle_offer("viewer-1", small(offer)))
+        assert await echo.wait_frames(10, timeout=10) >= 10
+        await asyncio.sleep(2.5)  # the stream's bitrate known, then the next IDR
+        stream = agent.video.passthrough_bitrate()
+        assert stream is not None and stream > 20_000, stream
+        before = echo.report().frames
+        await asyncio.sleep(1.0)
+        assert echo.report().frames > before + 5  # still decoding, either way
+        said = [r for r in caplog.records if "passthrough cannot change" in r.getMessage()]
+        if over_budget == "transcode":
+            assert agent.video.transcoding and agent.video.frames_encoded > 0
+            assert agent.video.encoder is not None
+            assert agent.video.encoder.bitrate <= 19_000  # b=AS less RTP overhead
+            assert len(said) == 1 and "re-encoding" in said[0].getMessage()
+        else:
+            assert not agent.video.transcoding and agent.video.frames_encoded == 0
+            assert (
+                len(said) == 1 and 'passthrough_over_budget = "transcode"' in said[0].getMessage()
+            )
+    finally:
+        await echo.close()
+        await agent.stop()

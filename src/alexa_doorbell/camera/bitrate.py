@@ -95,6 +95,7 @@ class ViewerPath:
 
     ceiling: int  # bit/s: its offer's b=AS (less RTP overhead), or the camera's ceiling
     rate: int
+    offered: int | None = None  # bit/s its offer's b=AS allows (less RTP overhead)
     adapt: bool = True
     reports: int = 0
     last_loss: float = 0.0
@@ -171,7 +172,7 @@ class ViewerPath:
             if self.lost_at and rate > self.lost_at:
                 self.lost_at = None  # past it without loss: the path got better
             self._last_increase = now
-        rate = max(MIN_BITRATE, min(self.ceiling, rate))
+        rate = min(self.ceiling, max(MIN_BITRATE, rate))  # b=AS wins over the floor
         self.history.append((now, loss, jitter, rate, report.rtt_ms))
         del self.history[:-600]
         if rate != self.rate:
@@ -242,17 +243,17 @@ class UplinkBitrate:
 
     def add_viewer(self, offer_kbps: int | None = None) -> ViewerPath:
         ceiling = self.ceiling
-        if offer_kbps:
-            ceiling = min(ceiling, int(offer_kbps * 1000 * RTP_OVERHEAD))
-        ceiling = max(MIN_BITRATE, ceiling)
+        offered = int(offer_kbps * 1000 * RTP_OVERHEAD) if offer_kbps else None
+        if offered:
+            ceiling = min(ceiling, offered)
         # A new viewer starts where the others are (their path is likely its own: the
         # home uplink), or, the first, at a third of its ceiling, ramping up from there.
         others = [p.rate for p in self.paths]
         start = min([ceiling, *others]) if others else int(ceiling * START_FRACTION)
         if not self.adapt:
             start = ceiling  # the full bitrate, as without adaptation
-        start = max(MIN_BITRATE, start)
-        path = ViewerPath(ceiling, start, adapt=self.adapt, on_change=self.update)
+        start = min(ceiling, max(MIN_BITRATE, start))
+        path = ViewerPath(ceiling, start, offered, adapt=self.adapt, on_change=self.update)
         self.paths.append(path)
         self.update()
         return path
@@ -268,6 +269,14 @@ class UplinkBitrate:
             return None
         n = max(1, len(self.paths))
         return max(MIN_BITRATE, self.budget // n - AUDIO_ALLOWANCE)
+
+    def passthrough_limit(self) -> int | None:
+        """The most a camera's own stream (passthrough) may take: the budget's share, the
+        viewers' b=AS and the rate of any path that lost packets (None: no limit). Not
+        the encoder's ceiling, which is only what this camera's encoder would use."""
+        limits = [self.share(), *(p.offered for p in self.paths)]
+        limits += [p.rate for p in self.paths if p.lost_at is not None]
+        return min((x for x in limits if x), default=None)
 
     def update(self) -> None:
         limits = [self.ceiling, *(p.rate for p in self.paths)]

@@ -209,11 +209,17 @@ class VideoFanout(Fanout):
         keyframe); a passthrough stream over it is re-encoded or kept (the setting)."""
         if self.encoder is not None:
             self.encoder.set_bitrate(bitrate)
+        self._fit_passthrough()
+
+    def _fit_passthrough(self) -> None:
+        """A camera's own stream over the budget, a viewer's b=AS or a congested path:
+        re-encoded to fit, or kept and said once (passthrough_over_budget)."""
         if not self.source.passthrough or self.transcoding:
             return
-        stream = self.passthrough_bitrate()
-        if stream is None or stream <= bitrate / PASSTHROUGH_SLACK:
+        stream, limit = self.passthrough_bitrate(), self.uplink.passthrough_limit()
+        if stream is None or limit is None or stream <= limit * PASSTHROUGH_SLACK:
             return
+        bitrate = limit
         if self.passthrough_over_budget == "transcode":
             self.transcoding = True
             self._keyframe = True
@@ -347,6 +353,8 @@ class VideoFanout(Fanout):
         self._passthrough_bits.append((now, packet.size * 8))
         while now - self._passthrough_bits[0][0] > 2.0:
             self._passthrough_bits.pop(0)
+        if packet.is_keyframe:  # about once a second: does the stream still fit?
+            self._fit_passthrough()
         loop = asyncio.get_running_loop()
         if self.transcoding:  # over the uplink's bitrate: decoded and encoded to fit
             for frame in await loop.run_in_executor(None, self._decode, packet):

@@ -121,7 +121,9 @@ class Negotiator:
         self._watch_connection(session, on_failed)
         await self._answer(session, offer_sdp, pending)
         self._drop_unread_media(session, audio_tr)
-        self._share_encoders(session, video_tr, audio_tr)
+        # The offer's own video b=AS: aiortc drops b= lines from remoteDescription.
+        offered = summarize(offer_sdp).first("video")
+        self._share_encoders(session, video_tr, audio_tr, offered and offered.bandwidth_kbps)
 
     def _add_video(self, session: ViewerSession, kinds: set[str]) -> RTCRtpTransceiver | None:
         if "video" not in kinds:
@@ -211,6 +213,7 @@ class Negotiator:
         session: ViewerSession,
         video_tr: RTCRtpTransceiver | None,
         audio_tr: RTCRtpTransceiver | None,
+        offer_video_kbps: int | None = None,
     ) -> None:
         """Feed the viewer from the camera's encoders for the codecs the answer chose."""
         answer = summarize(session.pc.localDescription.sdp)
@@ -230,7 +233,6 @@ class Negotiator:
             # This viewer's PLI/FIR go to the shared encoder.
             rtc_hooks.route_keyframe_requests(video_tr.sender, session.video.request_keyframe)
             # Its receiver reports steer the camera's bitrate, its b=AS caps it.
-            offered = summarize(session.pc.remoteDescription.sdp).first("video")
-            session.video.adapt_to(video_tr.sender, offered and offered.bandwidth_kbps)
+            session.video.adapt_to(video_tr.sender, offer_video_kbps)
         else:
             session.video.mode = "frames"
