@@ -285,6 +285,8 @@ class VideoFanout(Fanout):
             while True:
                 if not self.tracks:
                     self._decoder = None
+                    self.transcoding = False  # the next viewers try passthrough again
+                    self._said_passthrough = False
                     if not self.source.keep_reading():
                         await self.source.release()  # nobody watching: nothing open
                         self._wake.clear()
