@@ -86,7 +86,7 @@ def describe_settings_error(
     if match is None or match.group(1) not in model.model_fields:
         return f"bad {PREFIX}* variable: {exc}"
     field = match.group(1)
-    found = _env_lookup(environ, PREFIX + field)
+    found = env_lookup(environ, PREFIX + field)
     name = found[0] if found else PREFIX + field.upper()
     origin = getattr(model.model_fields[field].annotation, "__origin__", None)
     shape = "list" if origin is list else "object"
@@ -127,7 +127,7 @@ def _describe(
     variable = _env_source(loc, environ)
     if variable is not None:
         where = variable
-    elif toml_path is not None and _walk(toml, loc) is not _MISSING:
+    elif toml_path is not None and walk(toml, loc) is not MISSING:
         where = str(toml_path)
     else:
         where = "settings"
@@ -199,23 +199,24 @@ def _clean_loc(loc: Loc, model: type[BaseModel]) -> tuple[int | str, ...]:
 
 
 # -- where a value came from ---------------------------------------------------------------
-_MISSING = object()
+MISSING = object()
 
 
-def _walk(data: Any, loc: Loc) -> Any:
+def walk(data: Any, loc: Loc) -> Any:
+    """The value at ``loc`` in parsed TOML or JSON, or ``MISSING``."""
     for part in loc:
         if isinstance(part, int):
             if not isinstance(data, list) or part >= len(data):
-                return _MISSING
+                return MISSING
             data = data[part]
         elif isinstance(data, Mapping) and part in data:
             data = data[part]
         else:
-            return _MISSING
+            return MISSING
     return data
 
 
-def _env_lookup(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+def env_lookup(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
     """pydantic-settings matches names without regard to case; so does this."""
     wanted = name.upper()
     for key, value in environ.items():
@@ -232,7 +233,7 @@ def _env_source(loc: Loc, environ: Mapping[str, str]) -> str | None:
             break
         names.append(part)
     for depth in range(len(names), 0, -1):
-        found = _env_lookup(environ, PREFIX + "__".join(names[:depth]))
+        found = env_lookup(environ, PREFIX + "__".join(names[:depth]))
         if found is None:
             continue
         if depth == len(loc):
@@ -241,7 +242,7 @@ def _env_source(loc: Loc, environ: Mapping[str, str]) -> str | None:
             value = json.loads(found[1])
         except ValueError:
             continue
-        if _walk(value, loc[depth:]) is not _MISSING:
+        if walk(value, loc[depth:]) is not MISSING:
             return found[0]
     return None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from alexa_doorbell.config import (
     Settings,
     config_file,
 )
+from alexa_doorbell.config_errors import MISSING, env_lookup, walk
 
 Source = Literal["environment", "file", "default"]
 HIDDEN = "(set, hidden)"
@@ -168,30 +169,6 @@ def mask_url_password(text: str) -> str:
 
 
 # -- where a value came from ----------------------------------------------------------------
-_MISSING = object()
-
-
-def _walk(data: Any, loc: Sequence[int | str]) -> Any:
-    for part in loc:
-        if isinstance(part, int):
-            if not isinstance(data, list) or part >= len(data):
-                return _MISSING
-            data = data[part]
-        elif isinstance(data, Mapping) and part in data:
-            data = data[part]
-        else:
-            return _MISSING
-    return data
-
-
-def _variable(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
-    wanted = name.upper()  # pydantic-settings ignores the case of names
-    for key, value in environ.items():
-        if key.upper() == wanted:
-            return key, value
-    return None
-
-
 def _source(
     loc: Loc, environ: Mapping[str, str], toml: Mapping[str, Any], file_shown: str
 ) -> tuple[Source, str | None]:
@@ -201,7 +178,7 @@ def _source(
             break
         names.append(part)
     for depth in range(len(names), 0, -1):
-        found = _variable(environ, ENV_PREFIX + "__".join(names[:depth]))
+        found = env_lookup(environ, ENV_PREFIX + "__".join(names[:depth]))
         if found is None:
             continue
         if depth == len(loc):
@@ -210,12 +187,12 @@ def _source(
             value = json.loads(found[1])
         except ValueError:
             continue
-        if _walk(value, loc[depth:]) is not _MISSING:
+        if walk(value, loc[depth:]) is not MISSING:
             return "environment", found[0]
         if isinstance(value, list):  # the variable's list replaced the file's whole
             return "default", None
         # a JSON table is merged into the file's: look further
-    if _walk(toml, loc) is not _MISSING:
+    if walk(toml, loc) is not MISSING:
         return "file", file_shown
     return "default", None
 
