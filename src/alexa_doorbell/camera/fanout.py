@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -30,7 +31,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from alexa_doorbell.camera import rtc_hooks
 from alexa_doorbell.camera.audio_fanout import SHARED_AUDIO_CODECS, AudioFanout
 from alexa_doorbell.camera.bitrate import UplinkBitrate, ViewerPath, watch_sender
+from alexa_doorbell.camera.bridge import GopCache, KeyframeBridge
 from alexa_doorbell.camera.encoder import PACKET_TIME_BASE, H264Encoder, default_bitrate
+from alexa_doorbell.camera.pictures import PictureSource, PlainPictures
 from alexa_doorbell.camera.shared import (
     EncodedFrame,
     Fanout,
@@ -39,7 +42,6 @@ from alexa_doorbell.camera.shared import (
     share_payloads,
 )
 from alexa_doorbell.camera.sources import VideoSource
-from alexa_doorbell.camera.supervisor import PictureSource, PlainPictures
 
 __all__ = [
     "PACKET_TIME_BASE",
@@ -70,6 +72,9 @@ class FanoutVideoTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
         self._mode = "h264"
         self.waiting_keyframe = True
+        # Joined a passed-through camera between its IDRs: the bridge's stream (an IDR
+        # of the current picture, then re-encoded) until the camera's next IDR.
+        self.bridged = False
         self.sent = 0
         self.dropped = 0
         self.path: ViewerPath | None = None  # an H.264 viewer's path, from its reports
@@ -88,9 +93,13 @@ class FanoutVideoTrack(MediaStreamTrack):
             self.waiting_keyframe = True
         self._mode = mode
 
-    def deliver_packet(self, packet: EncodedFrame) -> None:
+    def deliver_packet(self, packet: EncodedFrame, *, bridged: bool = False) -> None:
         if self.mode != "h264":
             return
+        if bridged != self.bridged:
+            if bridged or not packet.is_keyframe:
+                return
+            self.bridged = False  # the camera's own IDR: its stream from here on
         if self.waiting_keyframe:
             if not packet.is_keyframe:
                 return
@@ -102,7 +111,7 @@ class FanoutVideoTrack(MediaStreamTrack):
             self.dropped += self._queue.qsize()
             self._drain()
             self.waiting_keyframe = True
-            self._fanout.request_keyframe()
+            self._fanout.request_keyframe(track=self)
 
     def deliver_frame(self, frame: av.VideoFrame) -> None:
         if self.mode == "h264":
@@ -127,7 +136,7 @@ class FanoutVideoTrack(MediaStreamTrack):
     def request_keyframe(self) -> None:
         """Called for this viewer's PLI/FIR."""
         if self.mode == "h264":
-            self._fanout.request_keyframe()
+            self._fanout.request_keyframe(track=self)
 
     async def recv(self) -> Any:
         if self.readyState != "live":
@@ -194,7 +203,16 @@ class VideoFanout(Fanout):
         self.frames_decoded = 0
         self.packets_out = 0
         self.keyframes = 0
-        self.keyframe_requests_unmet = 0  # passthrough: the camera decides when IDRs come
+        self.keyframe_requests_unmet = 0  # passthrough: waited for the camera's next IDR
+        # Passthrough: the camera's access units since its IDR, and the bridge that makes
+        # a joining viewer's first picture from them (camera/bridge.py).
+        self.gop = GopCache()
+        self.bridge: KeyframeBridge | None = None
+        self._bridge_lock = asyncio.Lock()
+        self._bridge_tasks: set[asyncio.Task[None]] = set()
+        self.bridge_joins = 0
+        self._hold_until = 0.0  # a press: the bridge decodes, the encoder is ready
+        self._latest: tuple[float, av.VideoFrame] | None = None  # the camera's last picture
         self.error: BaseException | None = None
         # Called with each decoded picture of the camera (not the slate): the seam for
         # detectors (inputs/frames.py); only while the source is open, i.e. watched.
@@ -209,6 +227,8 @@ class VideoFanout(Fanout):
         keyframe); a passthrough stream over it is re-encoded or kept (the setting)."""
         if self.encoder is not None:
             self.encoder.set_bitrate(bitrate)
+        if self.bridge is not None:
+            self.bridge.set_bitrate(bitrate)
         self._fit_passthrough()
 
     def _fit_passthrough(self) -> None:
@@ -253,20 +273,94 @@ class VideoFanout(Fanout):
     def subscribe(self) -> FanoutVideoTrack:
         track = FanoutVideoTrack(self)
         self.tracks.add(track)
-        self.request_keyframe(force=True)
+        self.request_keyframe(force=True, track=track)
         self._wake.set()
         return track
 
-    def request_keyframe(self, force: bool = False) -> None:
+    def request_keyframe(self, force: bool = False, track: FanoutVideoTrack | None = None) -> None:
         if self.passthrough:
-            # A camera's keyframes cannot be forced through RTSP: viewers that
-            # need one (new, stalled, PLI) wait for the camera's next IDR.
-            self.keyframe_requests_unmet += 1
+            # A camera's keyframes cannot be forced through RTSP: a viewer that needs
+            # one (new, stalled, PLI) starts on the bridge's (or waits for the camera's).
+            if track is not None:
+                self._bridge_in(track)
             return
         now = time.monotonic()
         if force or now - self._last_keyframe_request >= KEYFRAME_MIN_INTERVAL:
             self._last_keyframe_request = now
             self._keyframe = True
+
+    # -- instant view: the bridge, a press's hold, the current picture ----------------
+    def _bridge_in(self, track: FanoutVideoTrack) -> None:
+        """``track`` needs a keyframe of a passed-through camera now."""
+        if self.gop.at_keyframe:  # the camera's IDR is the latest picture: start on it
+            track.bridged, track.waiting_keyframe = False, True
+            track.deliver_packet(packetize_h264(self.gop.packets[0]))
+        elif not self.gop.usable:
+            self.keyframe_requests_unmet += 1  # no IDR seen yet (a cold source)
+        elif not track.bridged or track.waiting_keyframe:
+            track.bridged, track.waiting_keyframe = True, True
+            task = asyncio.ensure_future(self._bridge_join())
+            self._bridge_tasks.add(task)
+            task.add_done_callback(self._bridge_tasks.discard)
+
+    async def _bridge_join(self) -> None:
+        """An IDR of the camera's current picture for the viewers just bridged, at once
+        (not at the camera's next frame)."""
+        async with self._bridge_lock:
+            if any(t.bridged and t.waiting_keyframe for t in self.tracks):
+                await self._bridge_step(keyframe=True)
+
+    async def _bridge_step(self, keyframe: bool = False) -> None:
+        """Decode the camera's GOP so far; encode its picture for the bridged viewers."""
+        bridged = any(t.bridged for t in self.tracks)
+        if not bridged and time.monotonic() >= self._hold_until:
+            self.bridge = None  # nobody bridged, no press: no decoding either
+            return
+        if self.bridge is None:
+            w, h = self.source.width, self.source.height
+            fps = self.source.fps
+            self.bridge = KeyframeBridge(w, h, fps, bitrate=self.uplink.target, preset=self.preset)
+        bridge = self.bridge
+        if not bridged:
+            bridge.end_encoding()
+        loop = asyncio.get_running_loop()
+        encoded = await loop.run_in_executor(
+            None, functools.partial(bridge.step, self.gop, encode=bridged, keyframe=keyframe)
+        )
+        if bridge.latest is not None:
+            self._latest = (time.monotonic(), bridge.latest)
+        if keyframe and encoded:
+            self.bridge_joins += 1
+        for e in encoded:
+            self.packets_out += 1
+            for t in list(self.tracks):
+                t.deliver_packet(e, bridged=True)
+
+    def hold(self, seconds: float) -> None:
+        """A doorbell press: for ``seconds``, keep what the view will need running (the
+        source open; the encoder made, or the bridge decoding), so the view Alexa opens
+        after the announcement starts as a warm join does."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+        hold = getattr(self.source, "hold", None)
+        if hold is not None:
+            hold(seconds)
+        self._wake.set()
+
+    async def picture(self, timeout: float = 3.0) -> av.VideoFrame | None:
+        """The camera's current picture (not the slate), decoded once: what a press's
+        snapshot shows. None when none comes within ``timeout``."""
+        asked = time.monotonic()
+        deadline = asked + timeout
+        while time.monotonic() < deadline:
+            if self.passthrough and self.gop.usable:
+                async with self._bridge_lock:
+                    self._hold_until = max(self._hold_until, time.monotonic() + 1.0)
+                    await self._bridge_step()
+            latest = self._latest
+            if latest is not None and latest[0] >= asked - 0.5 and self.source.live:
+                return latest[1]
+            await asyncio.sleep(0.05)
+        return None
 
     def _encode(self, frame: av.VideoFrame, keyframe: bool) -> list[EncodedFrame]:
         assert self.encoder is not None
@@ -293,9 +387,11 @@ class VideoFanout(Fanout):
                         await self._wake.wait()
                         continue
                 item = await self.source.next()
-                self.frames_read += 1
                 if self.source.generation != self._generation:
                     self._restart_stream()
+                if item is None:  # a warm source demuxed for nobody
+                    continue
+                self.frames_read += 1
                 if isinstance(item, av.Packet):
                     await self._pass_through(item)
                 else:
@@ -314,11 +410,14 @@ class VideoFanout(Fanout):
         self._generation = self.source.generation
         self._keyframe = True
         self._decoder = None
+        self.gop.clear()
+        self.bridge = None
         for t in self.tracks:
-            t.waiting_keyframe = True
+            t.waiting_keyframe, t.bridged = True, False
 
     async def _encode_frame(self, frame: av.VideoFrame) -> None:
         if self.source.live:
+            self._latest = (time.monotonic(), frame)
             for tap in self.frame_taps:
                 tap(frame)
         h264 = False
@@ -327,9 +426,9 @@ class VideoFanout(Fanout):
                 h264 = True
             else:
                 t.deliver_frame(frame)
-        if not h264:
-            return
         enc = self.encoder
+        if not h264 and (time.monotonic() >= self._hold_until or enc is not None):
+            return
         if enc is None or (enc.width, enc.height) != (frame.width, frame.height):
             # The first frame, or the slate at a passthrough camera's own size.
             self.encoder = H264Encoder(
@@ -341,6 +440,8 @@ class VideoFanout(Fanout):
                 preset=self.preset,
             )
             self._keyframe = True
+        if not h264:
+            return  # a press: the encoder is ready for the view, nothing is encoded yet
         keyframe, self._keyframe = self._keyframe, False
         # Encoding and packetizing in one worker call: one thread hop per frame.
         loop = asyncio.get_running_loop()
@@ -349,7 +450,11 @@ class VideoFanout(Fanout):
         self._deliver(encoded)
 
     async def _pass_through(self, packet: av.Packet) -> None:
+        self.gop.add(packet)
         if not self.tracks:
+            if time.monotonic() < self._hold_until:
+                async with self._bridge_lock:
+                    await self._bridge_step()
             return
         now = time.monotonic()
         self._passthrough_bits.append((now, packet.size * 8))
@@ -364,7 +469,10 @@ class VideoFanout(Fanout):
                     frame.pts, frame.time_base = packet.pts, PACKET_TIME_BASE
                 await self._encode_frame(frame)
             return
-        self._deliver([packetize_h264(packet)])
+        self._deliver([packetize_h264(packet)])  # bridged viewers switch at its IDR
+        if packet.is_keyframe or any(t.bridged for t in self.tracks):
+            async with self._bridge_lock:
+                await self._bridge_step()
         raw = [t for t in self.tracks if t.mode != "h264"]
         if not raw:
             self._decoder = None
@@ -374,8 +482,11 @@ class VideoFanout(Fanout):
                 t.deliver_frame(frame)
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
-        if self._decoder is None:
+        if self._decoder is None:  # from the GOP's IDR: a picture now, not at the next
             self._decoder = av.CodecContext.create("h264", "r")
+            for earlier in self.gop.packets[:-1]:
+                with contextlib.suppress(av.FFmpegError):
+                    self._decoder.decode(earlier)
         try:
             frames = list(self._decoder.decode(packet))
         except av.FFmpegError:

@@ -45,6 +45,9 @@ Hook = Callable[["ServedCamera"], Awaitable[None] | None]
 # Joins something to the service before it starts (the inputs); returns how to undo it.
 Attach = Callable[["CameraService"], Awaitable[Callable[[], Awaitable[None]]]]
 READY_WAIT = 20.0  # seconds: past this, READY=1 with the cameras connected so far
+# After a press Alexa announces it and opens the view within seconds; a visitor may be
+# looked at again for a while: what the view needs stays running this long.
+PRESS_HOLD = 60.0
 
 
 class ServedCamera:
@@ -65,6 +68,19 @@ class ServedCamera:
     async def press(self, cause: str = "PHYSICAL_INTERACTION") -> list[Outcome]:
         """Ring this doorbell (DoorbellPress to Alexa, for every user it belongs to)."""
         return await self.service.press(self.endpoint_id, cause)
+
+    def prewarm(self, seconds: float = PRESS_HOLD) -> None:
+        """A press: start what the live view will need (the source, the encoder or the
+        bridge) now, so the view Alexa opens after the announcement starts at once."""
+        if self.agent.video is not None:
+            self.agent.video.hold(seconds)
+
+    async def picture(self, timeout: float = 8.0) -> av.VideoFrame | None:
+        """The camera's current picture, decoded once (a press's snapshot); None when
+        the camera gives none within ``timeout`` (down, or a cold source's first IDR)."""
+        if self.agent.video is None:
+            return None
+        return await self.agent.video.picture(timeout)
 
     def add_frame_tap(
         self, tap: Callable[[av.VideoFrame], None], *, unwatched: bool = False
@@ -214,6 +230,8 @@ class CameraService:
         return line + (f"; source down: {', '.join(down)}" if down else "")
 
     async def press(self, endpoint_id: str, cause: str = "PHYSICAL_INTERACTION") -> list[Outcome]:
+        if endpoint_id in self.cameras:
+            self.cameras[endpoint_id].prewarm()
         if self.notifier is None:
             log.error("doorbell pressed, but no notifier is configured: see the warning at start")
             return []

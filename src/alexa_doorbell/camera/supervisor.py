@@ -4,6 +4,7 @@
     item = await video.next()     # av.VideoFrame (to encode) or av.Packet (passthrough)
     video.release()               # nobody watches: the source is closed (after a linger)
     done = video.add_reader()     # a detector: read while nobody watches, until done()
+    video.hold(30)                # a doorbell press: open and decoded for the view to come
 
 The fan-out reads only this. The real source is opened when the first viewer comes
 (``next()``) and closed when nobody has watched for ``linger`` seconds: an idle camera
@@ -18,6 +19,13 @@ clock across reopens, so a viewer's RTP never jumps back, and ``generation`` cha
 at every switch so the fan-out restarts each viewer from a keyframe. While idle a
 cheap check (``present``: a TCP connect for RTSP) runs every ``probe_interval``
 seconds, so the camera's health is known without watching.
+
+A ``warm`` source (``warm = true``, doorbells by default) is opened at start and never
+released: while nobody watches it is only demuxed (passthrough packets feed the
+fan-out's GOP cache; a decoded source keeps its packets since the last keyframe
+undecoded, :meth:`~alexa_doorbell.camera.sources.VideoSource.skim`), so the first viewer
+waits for no RTSP handshake and no keyframe. Each open's time is logged and kept
+(``open_ms``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal
 
 import av
 
@@ -105,6 +113,7 @@ class SupervisedVideo:
         watched_max: float = 1.0,
         idle_max: float = 5.0,
         probe_interval: float = 30.0,
+        warm: bool = False,
     ) -> None:
         self.spec, self.opener = spec, opener
         self.width, self.height, self.fps = width, height, fps
@@ -133,6 +142,10 @@ class SupervisedVideo:
         self._unwatched = False  # keep_reading() was asked since the last next()
         self._said_passthrough = False
         self.slate_frames = 0
+        self.warm = warm
+        self._hold_until = 0.0  # a press: read and decode as for a viewer until then
+        self.open_ms: float | None = None  # how long the last open took
+        self._skim_now = False  # the read under way is a warm source's, for nobody
 
     # -- what the fan-out sees ------------------------------------------------------
     @property
@@ -150,11 +163,13 @@ class SupervisedVideo:
         """True while packets come from an H.264 camera as they are (not the slate)."""
         return self._src is not None and self._src.passthrough and not self.status.down
 
-    async def next(self) -> av.VideoFrame | av.Packet:
-        """The next picture: the camera's, or the slate while it is away. Never raises
-        for a source failure (that is the supervisor's to handle)."""
+    async def next(self) -> av.VideoFrame | av.Packet | None:
+        """The next picture: the camera's, or the slate while it is away; None for a warm
+        source's packet demuxed for nobody. Never raises for a source failure (that is
+        the supervisor's to handle)."""
         if not self._unwatched:  # a viewer's read: the linger starts again when it goes
             self._released_at = None
+        skim = self._skim_now = self._unwatched and self._skimming()
         self._unwatched = False
         if self._idle:  # a viewer came: try at once, whatever the idle backoff said
             self._idle, self._next_try = False, 0.0
@@ -174,9 +189,9 @@ class SupervisedVideo:
                     continue
                 else:
                     await asyncio.sleep(wait)
-                return self._slate_frame()
+                return None if skim else self._slate_frame()
             if self._reading is None:
-                self._reading = asyncio.ensure_future(self._read(self._src))
+                self._reading = asyncio.ensure_future(self._read(self._src, skim))
             wait = self._slate_wait() if self.status.down else self.stall
             if not await _settled(self._reading, wait):
                 if not self.status.down:
@@ -189,7 +204,7 @@ class SupervisedVideo:
                 self._fail(str(exc) or type(exc).__name__)
                 continue
             self._live()
-            return self._stamp(item)
+            return None if item is None else self._stamp(item)
 
     @property
     def readers(self) -> int:
@@ -210,11 +225,24 @@ class SupervisedVideo:
 
         return remove
 
+    def hold(self, seconds: float) -> None:
+        """A doorbell press: read and decode as for a viewer for ``seconds`` (opened now
+        if it is not), so the view that follows starts as fast as a warm join."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+        self._released_at = None
+
+    def _skimming(self) -> bool:
+        """Nobody watches a warm source: demux only (no reader, no press, no linger)."""
+        return self.warm and not self._readers and time.monotonic() >= self._hold_until
+
     def keep_reading(self) -> bool:
-        """Nobody watches: whether to go on reading for now (a reader, or the linger of
-        a live camera; a reader opens the source as a viewer would)."""
+        """Nobody watches: whether to go on reading for now (a warm source, a press, a
+        reader, or the linger of a live camera; a reader opens the source as a viewer
+        would)."""
         self._unwatched = True
         now = time.monotonic()
+        if self.warm or now < self._hold_until:
+            return True
         if self._readers and not self._undecoded():
             self._released_at = None  # the linger counts from when the last reader went
             return True
@@ -264,7 +292,19 @@ class SupervisedVideo:
         if self.status.state == "idle":
             self._set(SourceStatus("starting", time.time(), None, *self._counts()))
         reopen = self._seen
-        self._opening = asyncio.ensure_future(asyncio.to_thread(self.opener, reopen))
+        self._opening = asyncio.ensure_future(asyncio.to_thread(self._timed_open, reopen))
+
+    def _timed_open(self, reopen: bool) -> VideoSource:
+        started = time.monotonic()
+        src = self.opener(reopen)
+        self.open_ms = (time.monotonic() - started) * 1000
+        log.info(
+            "video source %s opened in %.0f ms%s",
+            redact_url(self.spec),
+            self.open_ms,
+            " (warm: kept open while nobody watches)" if self.warm else "",
+        )
+        return src
 
     def _finish_opening(self) -> None:
         opening, self._opening = self._opening, None
@@ -278,8 +318,13 @@ class SupervisedVideo:
         if self._src.width and self._src.height:
             self.width, self.height = self._src.width, self._src.height
 
-    async def _read(self, src: VideoSource) -> av.VideoFrame | av.Packet:
-        return await (src.read_packet() if src.passthrough else src.read())
+    async def _read(self, src: VideoSource, skim: bool) -> av.VideoFrame | av.Packet | None:
+        if src.passthrough:
+            return await src.read_packet()  # demuxing only, watched or not
+        if skim:
+            await src.skim()
+            return None
+        return await src.read()
 
     def _fail(self, error: str, *, close: bool = True, stalled: bool = False) -> None:
         if close:
@@ -289,7 +334,7 @@ class SupervisedVideo:
                 closing = asyncio.ensure_future(asyncio.to_thread(src.close))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
-        delay = self._backoff.next_delay(self.watched_max)
+        delay = self._backoff.next_delay(self.idle_max if self._skim_now else self.watched_max)
         self._next_try = time.monotonic() + delay
         if not self.status.down:
             outages, reopens = self._counts()
@@ -396,55 +441,6 @@ class SupervisedVideo:
                 log.exception("source state callback failed")
 
 
-class PictureSource(Protocol):
-    """What :class:`~alexa_doorbell.camera.fanout.VideoFanout` reads: a :class:`SupervisedVideo`
-    (or a plain source, adapted by :class:`PlainPictures`)."""
-
-    width: int
-    height: int
-    fps: float
-    generation: int  # changes when the stream does (reopened, slate): restart from a keyframe
-
-    @property
-    def passthrough(self) -> bool: ...
-    @property
-    def live(self) -> bool: ...
-    async def next(self) -> av.VideoFrame | av.Packet: ...
-    def keep_reading(self) -> bool: ...
-    async def release(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-class PlainPictures:
-    """A bare :class:`VideoSource` as a :class:`PictureSource` (no recovery: tests, benches)."""
-
-    generation = 0
-
-    live = True
-
-    def __init__(self, source: VideoSource) -> None:
-        self.source = self.current = source
-        self.width, self.height, self.fps = source.width, source.height, source.fps
-
-    @property
-    def passthrough(self) -> bool:
-        return self.source.passthrough
-
-    async def next(self) -> av.VideoFrame | av.Packet:
-        return await (self.source.read_packet() if self.passthrough else self.source.read())
-
-    def keep_reading(self) -> bool:
-        # A live camera is read even while nobody watches: its socket must not fill
-        # up with stale video (demuxing alone costs next to nothing).
-        return self.passthrough
-
-    async def release(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self.source.close)
-
-
 def camera_video(
     cam: CameraConfig,
     given: VideoSource | None = None,
@@ -470,6 +466,7 @@ def camera_video(
         fps=cam.fps,
         present=None if given is not None else (lambda: source_present(cam.source)),
         on_change=on_change,
+        warm=cam.keep_warm,
     )
 
 

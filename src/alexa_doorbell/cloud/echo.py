@@ -112,10 +112,10 @@ class EchoReport:
     video_codec: str = ""
     nacks_repeated: int = 0  # NACKs sent again for packets still missing after a round trip
     latencies: list[float] = field(default_factory=list, repr=False)
+    counters: list[int] = field(default_factory=list, repr=False)  # each stamp read, in order
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "latencies"}
-        return d
+        return {k: v for k, v in self.__dict__.items() if k not in ("latencies", "counters")}
 
 
 class _Microphone(MediaStreamTrack):
@@ -367,6 +367,7 @@ class EchoShow:
                     if r.first_counter is None:
                         r.first_counter = stamp.counter
                     r.last_counter = stamp.counter
+                    r.counters.append(stamp.counter)
                     r.latencies.append(wall_ms - stamp.wallclock_ms)
                 if r.frames == self.snapshot_after and self.snapshot_path is not None:
                     save_png(frame, self.snapshot_path)

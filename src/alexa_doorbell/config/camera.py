@@ -77,6 +77,10 @@ class CameraConfig(BaseModel):
     # A passthrough stream cannot change its bitrate: over the budget, re-encode it
     # ("transcode") or send it as it is ("keep").
     passthrough_over_budget: Literal["transcode", "keep"] = "transcode"
+    # Keep the source connected and demuxed while nobody watches (no decoding, no
+    # encoding), so the first viewer waits for no handshake and no keyframe. Unset: on
+    # for doorbells, off for other cameras. The test pattern has nothing to keep warm.
+    warm: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +110,13 @@ class CameraConfig(BaseModel):
         if self.sink == "speaker":  # its sound reaches the door's microphone
             return "full" if self.aec else "half"
         return "full"  # a .wav recorder: no sound at the door to come back
+
+    @property
+    def keep_warm(self) -> bool:
+        """``warm`` as set, else whether this is a doorbell (never for the test pattern)."""
+        if self.source in ("testsrc", "test", "pattern"):
+            return False
+        return self.doorbell if self.warm is None else self.warm
 
     @property
     def full_duplex(self) -> bool:

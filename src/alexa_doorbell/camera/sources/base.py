@@ -53,6 +53,12 @@ class VideoSource:
     async def read_packet(self) -> av.Packet:
         raise NotImplementedError
 
+    async def skim(self) -> None:
+        """Nobody watches a warm source: take in its next picture without decoding it
+        (the next ``read()`` decodes from the last keyframe to the latest). Sources
+        with nothing to demux (the test pattern) wait a frame."""
+        await asyncio.sleep(1 / self.fps)
+
     def close(self) -> None:
         pass
 

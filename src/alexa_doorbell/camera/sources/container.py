@@ -17,6 +17,8 @@ from alexa_doorbell.camera.sources.base import (
     redact_url,
 )
 
+MAX_SKIMMED = 300  # packets kept undecoded while skimming (10 s at 30 fps)
+
 
 class ContainerVideoSource(VideoSource):
     """A file (looped, paced by its timestamps), an RTSP URL or a webcam device."""
@@ -37,7 +39,11 @@ class ContainerVideoSource(VideoSource):
         self.width, self.height, self.fps = width, height, fps
         self.loop, self.live = loop, live
         self._container: Any = None
-        self._frames: Any = None
+        self._packets: Any = None
+        self._codec: Any = None
+        self._decoded: list[av.VideoFrame] = []
+        # Skimmed (warm, nobody watching): the packets since the last keyframe, undecoded.
+        self._skimmed: list[av.Packet] = []
         self._start = time.monotonic()  # pacing origin; moves when we fall behind
         self._epoch = self.epoch = self._start  # pts origin; never moves, so pts only grow
         self._offset = 0.0  # seconds added per loop of a file
@@ -58,22 +64,43 @@ class ContainerVideoSource(VideoSource):
             raise MediaSourceError(f"{redact_url(self.url)!r} has no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._frames = self._container.decode(stream)
+        self._codec = stream.codec_context
+        self._packets = self._container.demux(stream)
+        self._skimmed, self._decoded = [], []
 
-    def _next(self) -> tuple[av.VideoFrame, float]:
+    def _demux(self) -> av.Packet:
+        """The next packet (the empty one at the end flushes the decoder); files loop."""
         while True:
             try:
-                frame = next(self._frames)
+                return next(self._packets)
             except StopIteration:
                 if not self.loop:
                     raise MediaSourceError(f"video source {redact_url(self.url)!r} ended") from None
                 self._offset = self._last + 1 / self.fps
                 self._container.close()
                 self._open()
-                continue
             except av.FFmpegError as exc:
                 where = redact_url(self.url)
                 raise MediaSourceError(f"video source {where!r} failed: {exc}") from None
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return list(self._codec.decode(packet))
+        except av.FFmpegError as exc:
+            where = redact_url(self.url)
+            raise MediaSourceError(f"video source {where!r} failed: {exc}") from None
+
+    def _next(self) -> tuple[av.VideoFrame, float]:
+        while True:
+            if self._skimmed:  # back from skimming: the picture now, from its keyframe
+                backlog, self._skimmed = self._skimmed, []
+                for packet in backlog:
+                    self._decoded = self._decode(packet)[-1:] or self._decoded
+            if self._decoded:
+                frame = self._decoded.pop(0)
+            else:
+                self._decoded = self._decode(self._demux())
+                continue
             t = float(frame.time) if frame.time is not None else self._last + 1 / self.fps
             t += self._offset
             self._last = t
@@ -90,6 +117,31 @@ class ContainerVideoSource(VideoSource):
             if self._container is None:
                 raise MediaSourceError("video source closed")
             return self._next()
+
+    def _skim_one(self) -> float | None:
+        """Demux one packet into the backlog (from a keyframe on); its time in seconds."""
+        with self._lock:
+            if self._container is None:
+                raise MediaSourceError("video source closed")
+            packet = self._demux()
+            if not packet.size:
+                return None
+            if packet.is_keyframe:
+                self._skimmed, self._decoded = [packet], []
+            elif len(self._skimmed) >= MAX_SKIMMED:
+                self._skimmed = []  # too long to decode at once: from the next keyframe
+            elif self._skimmed:
+                self._skimmed.append(packet)
+            if packet.pts is None or packet.time_base is None:
+                return None
+            return float(packet.pts * packet.time_base) + self._offset
+
+    async def skim(self) -> None:
+        t = await asyncio.to_thread(self._skim_one)
+        if not self.live and t is not None:  # files: at their own pace, as when read
+            delay = self._start + t - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def read(self) -> av.VideoFrame:
         frame, t = await asyncio.to_thread(self._locked_next)
