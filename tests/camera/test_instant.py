@@ -10,6 +10,7 @@ are bench/instant_bench.py's.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import statistics
 import time
@@ -96,7 +97,7 @@ async def test_ten_joins_at_random_moments_of_a_4s_gop_see_a_picture_at_once(
         for echo in joined:
             counters = echo.report().counters
             assert len(counters) >= 8
-            steps = {(b - a) % len(four_second_gop.units) for a, b in zip(counters, counters[1:])}
+            steps = {(b - a) % len(four_second_gop.units) for a, b in itertools.pairwise(counters)}
             # 0: a later join's IDR repeats the picture just sent (one tick later).
             assert steps <= {0, 1}, counters
         assert video.frames_encoded == 0 and video.encoder is None  # the bridge's, not ours
