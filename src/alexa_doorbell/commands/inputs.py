@@ -9,9 +9,11 @@ Starts every input the settings configure (``inputs.start_inputs``) with a
 notifier, the snapshot bucket and the door timeline in ``data_dir``. As each
 camera starts, its decoded pictures go to the built-in detectors (only for a
 camera that has one enabled, whose source is then read while nobody watches too)
-and its latest one is kept for a detection that
-comes without a picture. Here, above both: the inputs read camera/, and the
-camera agent knows nothing of the inputs.
+and its latest one is kept for a detection that comes without a picture. A press
+pre-warms its camera and takes its current picture (:class:`PressCamera`): the
+press's snapshot in the timeline, and the camera's latest frame for a detection
+right after. Here, above both: the inputs read camera/, and the camera agent
+knows nothing of the inputs.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import av
+
 from alexa_doorbell.amazon.snapshots import SnapshotError, SnapshotStore
 from alexa_doorbell.camera.service import CameraService, ServedCamera
 from alexa_doorbell.inputs import start_inputs
-from alexa_doorbell.inputs.notifier_sink import NotifierSink
+from alexa_doorbell.inputs.notifier_sink import DoorCamera, NotifierSink
 from alexa_doorbell.inputs.runner import Inputs
 from alexa_doorbell.store.timeline import Timeline
 
@@ -34,13 +38,18 @@ log = logging.getLogger("alexa_doorbell.inputs")
 class Attached:
     """The running inputs; awaiting it stops them and closes what they used."""
 
-    def __init__(self, inputs: Inputs | None, *closers: Any) -> None:
+    def __init__(
+        self, inputs: Inputs | None, *closers: Any, sink: NotifierSink | None = None
+    ) -> None:
         self.inputs = inputs
+        self.sink = sink
         self._closers = closers
 
     async def __call__(self) -> None:
         if self.inputs is not None:
             await self.inputs.stop()
+        if self.sink is not None:
+            await self.sink.settle()  # presses whose picture is on its way to the timeline
         for closer in self._closers:
             if closer is not None:
                 closer.close()
@@ -62,6 +71,27 @@ class LatestFrames:
         return self._frames.get(endpoint_id)
 
 
+class PressCamera:
+    """A served camera as a press uses it: pre-warmed, and its current picture, which
+    also becomes its latest frame for detections (one decode for both)."""
+
+    def __init__(
+        self, camera: ServedCamera, keep: Callable[[Any], None], *, timeout: float = 8.0
+    ) -> None:
+        self.camera = camera
+        self.keep = keep
+        self.timeout = timeout  # a camera down: the press is recorded without a picture
+
+    def prewarm(self) -> None:
+        self.camera.prewarm()
+
+    async def picture(self) -> av.VideoFrame | None:
+        frame = await self.camera.picture(self.timeout)
+        if frame is not None:
+            self.keep(frame)
+        return frame
+
+
 async def attach_inputs(service: CameraService) -> Attached:
     settings = service.settings
     notifier = service.notifier
@@ -69,14 +99,24 @@ async def attach_inputs(service: CameraService) -> Attached:
         log.warning("inputs: no notifier, so nothing they report reaches Alexa")
         return Attached(None)
     snapshots: SnapshotStore | None = None
-    if any(c.detection for c in settings.cameras):
+    if any(c.detection or c.doorbell for c in settings.cameras):
         try:
             snapshots = SnapshotStore.from_settings(settings)
         except SnapshotError as exc:
-            log.warning("inputs: %s; detections are announced without a picture", exc)
+            log.warning(
+                "inputs: %s; detections are announced and presses recorded without a picture",
+                exc,
+            )
     timeline = Timeline.in_dir(settings.data_dir)
     latest = LatestFrames()
-    sink = NotifierSink(settings, notifier, snapshots, timeline=timeline, frames=latest)
+
+    def camera_for(endpoint_id: str) -> DoorCamera | None:
+        cam = service.cameras.get(endpoint_id)
+        return PressCamera(cam, latest.tap(endpoint_id)) if cam is not None else None
+
+    sink = NotifierSink(
+        settings, notifier, snapshots, timeline=timeline, frames=latest, cameras=camera_for
+    )
     inputs = await start_inputs(settings, sink)
 
     def on_start(cam: ServedCamera) -> None:
@@ -92,4 +132,4 @@ async def attach_inputs(service: CameraService) -> Attached:
         if cam.motion:  # quiet until an input says otherwise: ends a DETECTED a restart left
             await sink.motion(cam.endpoint_id, False, now)
 
-    return Attached(inputs, snapshots, timeline)
+    return Attached(inputs, snapshots, timeline, sink=sink)

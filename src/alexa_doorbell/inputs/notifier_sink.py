@@ -1,9 +1,11 @@
 """The inputs' events toward Alexa: an ``EventSink`` backed by the notifier.
 
-    sink = NotifierSink(settings, notifier, snapshots, frames=agent.current_frame)
+    sink = NotifierSink(settings, notifier, snapshots, frames=latest, cameras=camera_for)
     inputs = await start_inputs(settings, sink)
 
-- press -> ``notifier.press`` (DoorbellPress; debounced by the notifier)
+- press -> the camera pre-warmed at once (the view Alexa opens after the announcement
+  starts warm), ``notifier.press`` (DoorbellPress; debounced by the notifier), and,
+  beside it, never before it, the camera's current picture as the press's snapshot
 - motion -> ``notifier.motion``, for cameras with ``motion = true`` only (the
   others have no ``Alexa.MotionSensor``); the hold is the notifier's
 - detection -> the snapshot (the detector's JPEG, else the camera's current frame
@@ -14,17 +16,23 @@
 
 The notifier's calls block (the store, the gateway, a Lambda invoke): each runs
 on a worker thread. Each event lands in the timeline the dashboard shows, with
-what the notifier answered.
+what the notifier answered; a press once its picture is in the bucket (or did not
+come: the camera down), without holding up the next event (:meth:`settle` waits).
+A detection without a picture that comes while a press's picture is being taken
+waits for it: the camera's latest frame then (``frames``) is that one, not a
+second decode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alexa_doorbell.alexa import smartvision
 from alexa_doorbell.amazon.snapshots import Snapshot, SnapshotError
@@ -34,9 +42,23 @@ from alexa_doorbell.notifier.debounce import DetectionCooldown
 from alexa_doorbell.notifier.outcome import Outcome
 from alexa_doorbell.store.timeline import DoorEvent, Timeline
 
+if TYPE_CHECKING:
+    import av
+
 log = logging.getLogger(__name__)
 
 FrameSource = Callable[[str], Any]  # endpoint id -> its latest decoded frame, or None
+
+
+class DoorCamera(Protocol):
+    """What a press asks of its camera (``camera.service.ServedCamera``, adapted by
+    ``commands.inputs``): start what the view needs, then its current picture."""
+
+    def prewarm(self) -> None: ...
+    async def picture(self) -> av.VideoFrame | None: ...
+
+
+CameraFor = Callable[[str], DoorCamera | None]  # endpoint id -> its camera, if served here
 
 
 class Camera(Protocol):
@@ -89,11 +111,15 @@ class NotifierSink:
         *,
         timeline: Timeline | None = None,
         frames: FrameSource | None = None,
+        cameras: CameraFor | None = None,
     ) -> None:
         self.notifier = notifier
         self.snapshots = snapshots
         self.timeline = timeline
         self.frames = frames
+        self.cameras = cameras
+        self._press_pictures: dict[str, asyncio.Future[Any]] = {}  # a press's, being taken
+        self._pending: set[asyncio.Task[None]] = set()  # presses not yet in the timeline
         self.motion_hold = settings.motion_hold
         self._motion = {c.endpoint_id for c in settings.cameras if c.motion}
         self._classes = {c.endpoint_id: smartvision.accepted(c.detection) for c in settings.cameras}
@@ -104,8 +130,13 @@ class NotifierSink:
     # -- EventSink ----------------------------------------------------------------------
     async def press(self, endpoint_id: str, cause: str) -> None:
         at = time.time()
+        picture = self._start_picture(endpoint_id)
         outcomes = await asyncio.to_thread(self.notifier.press, endpoint_id, cause)
-        self._note(DoorEvent(at, endpoint_id, "press", cause, status=summary(outcomes)))
+        event = DoorEvent(at, endpoint_id, "press", cause, status=summary(outcomes))
+        if picture is None:
+            self._note(event)
+        else:
+            self._later(self._note_press(event, picture))
 
     async def motion(self, endpoint_id: str, detected: bool, at: float) -> None:
         if endpoint_id not in self._motion:
@@ -163,18 +194,74 @@ class NotifierSink:
             )
         )
 
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every press so far is in the timeline (its picture taken or not)."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)
+
+    # -- a press's picture --------------------------------------------------------------
+    def _start_picture(self, endpoint_id: str) -> asyncio.Future[Any] | None:
+        """Pre-warm the camera and start taking its picture; None without either."""
+        camera = self.cameras(endpoint_id) if self.cameras is not None else None
+        if camera is None:
+            return None
+        try:
+            camera.prewarm()
+        except Exception as exc:  # a press is announced whatever the camera does
+            self._warn.warning(("prewarm", endpoint_id), "inputs: prewarm %s: %s", endpoint_id, exc)
+        if self.snapshots is None:
+            return None  # nowhere to keep it: said once when the store could not open
+        picture = asyncio.ensure_future(camera.picture())
+        self._press_pictures[endpoint_id] = picture
+        picture.add_done_callback(lambda done: self._forget_picture(endpoint_id, done))
+        return picture
+
+    def _forget_picture(self, endpoint_id: str, done: asyncio.Future[Any]) -> None:
+        if self._press_pictures.get(endpoint_id) is done:
+            del self._press_pictures[endpoint_id]
+
+    async def _note_press(self, event: DoorEvent, picture: asyncio.Future[Any]) -> None:
+        eid = event.endpoint_id
+        snapshot = None
+        try:
+            frame = await picture
+            if frame is None:
+                self._warn.warning(
+                    ("no press picture", eid),
+                    "inputs: no picture of %s for its press (the camera gave none): recorded "
+                    "without one",
+                    eid,
+                )
+            else:
+                jpeg = await asyncio.to_thread(_encode_jpeg, frame)
+                snapshot = await self._put(eid, jpeg, uuid.uuid4().hex, event.at)
+        except Exception as exc:  # the press is recorded whatever became of its picture
+            self._warn.warning(
+                ("press picture", eid, str(exc)), "inputs: picture of %s: %s", eid, exc
+            )
+        if snapshot is not None:
+            event = dataclasses.replace(event, snapshot_key=snapshot.key)
+        self._note(event)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     # -- helpers ------------------------------------------------------------------------
     async def _snapshot(
         self, endpoint_id: str, jpeg: bytes | None, event_id: str, at: float
     ) -> Snapshot | None:
         if self.snapshots is None:
             return None
+        pressed = self._press_pictures.get(endpoint_id)
+        if jpeg is None and pressed is not None:  # that picture, not a second decode
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pressed)
         if jpeg is None and self.frames is not None:
             frame = self.frames(endpoint_id)
             if frame is not None:
-                from alexa_doorbell.camera.jpeg import encode_jpeg
-
-                jpeg = await asyncio.to_thread(encode_jpeg, frame)
+                jpeg = await asyncio.to_thread(_encode_jpeg, frame)
         if jpeg is None:
             self._warn.warning(
                 ("no picture", endpoint_id),
@@ -183,6 +270,12 @@ class NotifierSink:
                 endpoint_id,
             )
             return None
+        return await self._put(endpoint_id, jpeg, event_id, at)
+
+    async def _put(
+        self, endpoint_id: str, jpeg: bytes, event_id: str, at: float
+    ) -> Snapshot | None:
+        assert self.snapshots is not None
         try:
             return await self.snapshots.put_async(endpoint_id, jpeg, event_id=event_id, taken_at=at)
         except SnapshotError as exc:
@@ -196,3 +289,9 @@ class NotifierSink:
             self.timeline.add(event)
         except Exception as exc:  # the dashboard's record never stops an event
             self._warn.warning(("timeline", str(exc)), "inputs: timeline: %s", exc)
+
+
+def _encode_jpeg(frame: Any) -> bytes:
+    from alexa_doorbell.camera.jpeg import encode_jpeg  # PyAV's, loaded with the first
+
+    return encode_jpeg(frame)

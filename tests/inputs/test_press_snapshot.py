@@ -1,0 +1,190 @@
+"""A press through the inputs pre-warms its camera and keeps its picture: the camera
+agent's cameras (the test pattern, a dead RTSP camera), the local cloud's gateway and
+S3, the door timeline in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+
+from alexa_doorbell.amazon.snapshots import SnapshotStore
+from alexa_doorbell.camera.service import CameraService
+from alexa_doorbell.commands.inputs import LatestFrames, PressCamera, attach_inputs
+from alexa_doorbell.config import CameraConfig, WebhookConfig
+from alexa_doorbell.inputs.notifier_sink import DoorCamera, NotifierSink
+from alexa_doorbell.notifier.client import Notifier, local_notifier
+from alexa_doorbell.store import open_store
+from alexa_doorbell.store.timeline import DoorEvent, Timeline
+from tests.notifier.test_state_report import link
+
+SECRET = "5b1f0c7e93a24d68b0e1f7a3c9d2e6b4"
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+SMALL = {"width": 640, "height": 480, "fps": 15, "audio": "silence"}
+AGENT = {"signaling": False, "preset": "ultrafast"}
+
+
+def size_of(jpeg: bytes) -> tuple[int, int]:
+    with av.open(io.BytesIO(jpeg)) as container:
+        frame = next(container.decode(video=0))
+    return frame.width, frame.height
+
+
+def dead_rtsp() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"rtsp://127.0.0.1:{port}/nothing-here"  # nothing listens: connection refused
+
+
+async def until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+@dataclass
+class Agent:
+    cloud: Any
+    service: CameraService
+    notifier: Notifier
+    snapshots: SnapshotStore
+
+
+@pytest.fixture
+async def agent(make_cloud, request) -> AsyncIterator[Agent]:
+    cloud = make_cloud(cameras=request.param, webhook=WebhookConfig(enabled=True, port=0))
+    link(cloud)
+    store = open_store(cloud.settings.store_location)
+    notifier = local_notifier(cloud.settings, store)
+    service = CameraService(cloud.settings, notifier=notifier, agent_options=AGENT)
+    snapshots = SnapshotStore.from_settings(cloud.settings)
+    try:
+        yield Agent(cloud, service, notifier, snapshots)
+    finally:
+        await service.stop()
+        notifier.close()
+        store.close()
+        snapshots.close()
+
+
+@pytest.mark.parametrize("agent", [[CameraConfig(**SMALL)]], indirect=True)  # type: ignore[arg-type]
+async def test_a_webhook_press_prewarms_the_camera_and_keeps_its_picture(agent: Agent) -> None:
+    """``alexa-doorbell camera``'s wiring: a doorbell without a detector has its snapshot
+    store; the press warms the camera nobody watches (the encoder made, nothing encoded)
+    and its timeline entry has the camera's picture, at the camera's size."""
+    os.environ["ALEXA_DOORBELL_WEBHOOK_SECRET"] = SECRET
+    try:
+        detach = await attach_inputs(agent.service)
+    finally:
+        del os.environ["ALEXA_DOORBELL_WEBHOOK_SECRET"]
+    await agent.service.start()
+    video = agent.service.camera("front-door").agent.video
+    assert video is not None and video.encoder is None  # idle: nothing open, nothing made
+    try:
+        assert detach.inputs is not None and detach.inputs.webhook is not None
+        async with httpx.AsyncClient(base_url=detach.inputs.webhook.url, timeout=5) as client:
+            reply = await client.post("/hooks/front-door/press", headers=AUTH)
+            assert reply.status_code == 202, reply.text
+        gateway = agent.cloud.cloud.gateway
+        assert await asyncio.to_thread(gateway.wait_for, "DoorbellPress", 1, 10.0)
+        assert await until(lambda: video.encoder is not None, 10), "the press warmed nothing"
+        assert not video.tracks and video.frames_encoded == 0  # ready, not encoding for nobody
+    finally:
+        await detach()  # waits for the press's picture to reach the timeline
+    timeline = Timeline.in_dir(agent.cloud.settings.data_dir)
+    try:
+        [entry] = timeline.recent()
+    finally:
+        timeline.close()
+    assert (entry.kind, entry.what, entry.status) == ("press", "PHYSICAL_INTERACTION", "202")
+    assert entry.snapshot_key and entry.snapshot_key.startswith("snapshots/front-door/")
+    assert size_of(agent.snapshots.get(entry.snapshot_key)) == (640, 480)
+
+
+class Gated:
+    """A camera whose picture waits for the test's word: proves what does not wait for it."""
+
+    def __init__(self, camera: DoorCamera, gate: asyncio.Event | None) -> None:
+        self.camera, self.gate = camera, gate
+        self.prewarmed = 0
+
+    def prewarm(self) -> None:
+        self.prewarmed += 1
+        self.camera.prewarm()
+
+    async def picture(self) -> av.VideoFrame | None:
+        if self.gate is not None:
+            await self.gate.wait()
+        return await self.camera.picture()
+
+
+FRONT = CameraConfig(**SMALL, detection=["person"])  # type: ignore[arg-type]
+GARAGE = CameraConfig(**SMALL, endpoint_id="garage", channel_name="garage", source=dead_rtsp())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("agent", [[FRONT, GARAGE]], indirect=True)
+async def test_the_announcement_never_waits_for_the_picture(agent: Agent, tmp_path: Path) -> None:
+    """The press reaches the gateway while its picture is still to come; a detection
+    without a picture meanwhile waits for that picture and is announced with it (the
+    same frame: the same JPEG bytes); a camera that is down gives no picture, and its
+    press is announced and recorded all the same."""
+    await agent.service.start()
+    latest, gate = LatestFrames(), asyncio.Event()
+    cams: dict[str, Gated] = {}
+
+    def camera_for(eid: str) -> DoorCamera | None:
+        if eid not in cams:
+            press = PressCamera(agent.service.camera(eid), latest.tap(eid), timeout=1.5)
+            cams[eid] = Gated(press, gate if eid == "front-door" else None)
+        return cams[eid]
+
+    settings = agent.cloud.settings
+    timeline = Timeline.in_dir(tmp_path / "camera")
+    sink = NotifierSink(
+        settings, agent.notifier, agent.snapshots, timeline=timeline, frames=latest,
+        cameras=camera_for,
+    )  # fmt: skip
+    gateway = agent.cloud.cloud.gateway
+    try:
+        await asyncio.wait_for(sink.press("front-door", "PHYSICAL_INTERACTION"), 10)
+        assert len(gateway.messages("DoorbellPress")) == 1  # sent, the picture still gated
+        assert cams["front-door"].prewarmed == 1 and timeline.recent() == []
+        assert latest("front-door") is None
+        seen = asyncio.ensure_future(sink.detection("front-door", "person", 0.9, time.time(), None))
+        await asyncio.sleep(0.3)
+        assert not seen.done(), "the detection did not wait for the press's picture"
+        gate.set()
+        await asyncio.wait_for(seen, 15)
+        await sink.settle()
+        assert latest("front-door") is not None  # the press's frame, the camera's latest
+        entries: dict[str, DoorEvent] = {e.kind: e for e in timeline.recent()}
+        press, person = entries["press"], entries["detection"]
+        assert press.status == "202" and person.status == "202"
+        assert press.snapshot_key and person.snapshot_key
+        jpeg = agent.snapshots.get(press.snapshot_key)
+        assert size_of(jpeg) == (640, 480)
+        assert agent.snapshots.get(person.snapshot_key) == jpeg  # one frame for both
+
+        t0 = time.monotonic()
+        await asyncio.wait_for(sink.press("garage", "PHYSICAL_INTERACTION"), 10)
+        assert time.monotonic() - t0 < 1.5  # announced before the picture gave up
+        assert len(gateway.messages("DoorbellPress")) == 2
+        await sink.settle()
+        [down] = timeline.recent(endpoint_id="garage")
+        assert (down.kind, down.snapshot_key) == ("press", None) and down.status
+    finally:
+        timeline.close()
