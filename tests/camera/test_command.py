@@ -1,4 +1,5 @@
-"""``alexa-doorbell camera`` as a process: health reaches Alexa, SIGUSR1 rings the doorbell."""
+"""``alexa-doorbell camera`` as a process: health reaches Alexa, SIGUSR1 rings the doorbell,
+``alexa-doorbell press`` elsewhere readies its live view."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.camera import runstate
 from tests.notifier.test_state_report import link
 
 SMALL_CAMERA = {
@@ -66,6 +68,17 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
         [press] = gateway.messages("DoorbellPress")
         assert press["event"]["endpoint"]["endpointId"] == "front-door"
         assert press["event"]["payload"]["cause"]["type"] == "PHYSICAL_INTERACTION"
+        # `alexa-doorbell press` in another process: the agent readies the view at once
+        # (the press itself is debounced, within 5 s of the first).
+        ring = subprocess.run(
+            [sys.executable, "-m", "alexa_doorbell.cli", "press", "front-door"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ring.returncode == 0, ring.stderr
+        assert runstate.press_socket_path(settings.data_dir, proc.pid).exists()
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         # Shutting down: Alexa hears UNREACHABLE.
@@ -80,6 +93,8 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
     # The command set logging up: the agent's INFO lines reach the terminal.
     assert "camera agent for front-door started" in output, output
     assert "signaling connected as MASTER" in output, output
+    assert "doorbell front-door pressed: readying its live view" in output, output
+    assert not runstate.press_socket_path(settings.data_dir, proc.pid).exists()  # removed
     for message in gateway.messages():
         assert schema_errors(message) == []
 

@@ -6,6 +6,8 @@ error that stopped it), its viewers and its source's state (the dashboard shows 
 ``doctor`` on the same machine reads it to tell "no agent runs
 here" from "an agent runs, but its heartbeats do not reach the table" (a wrong
 ``notifier_function``, a missing ``lambda:InvokeFunction``), which the store alone cannot.
+``data_dir/agents/<pid>.press`` is the agent's socket for presses made by other
+processes on the machine (:func:`ask_prewarm`): it readies the live view at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +69,33 @@ def read_state(data_dir: Path, endpoint_id: str) -> AgentState | None:
 def remove_state(data_dir: Path, endpoint_id: str) -> None:
     with contextlib.suppress(OSError):
         state_path(data_dir, endpoint_id).unlink()
+
+
+# AF_UNIX paths hold at most 107 bytes: a data_dir too deep has no press socket.
+MAX_SOCKET_PATH = 107
+
+
+def press_socket_path(data_dir: Path, pid: int) -> Path:
+    """Where the agent process ``pid`` hears of presses made elsewhere on this machine."""
+    return Path(data_dir) / "agents" / f"{pid}.press"
+
+
+def ask_prewarm(data_dir: Path, endpoint_id: str) -> bool:
+    """A press on this machine outside the agent (``alexa-doorbell press``, the
+    dashboard): tell the agent serving ``endpoint_id`` to ready its live view now.
+    False when no agent listens (none runs, or an older one); the press goes on."""
+    state = read_state(data_dir, endpoint_id)
+    if state is None:
+        return False
+    path = os.fsencode(press_socket_path(data_dir, state.pid))
+    if len(path) > MAX_SOCKET_PATH:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(endpoint_id.encode(), path)
+        except OSError:
+            return False
+    return True
 
 
 def _alive(pid: int) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ import av
 from alexa_doorbell.camera import runstate, sdnotify
 from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.camera.health import store_connectivity
+from alexa_doorbell.camera.press_socket import PressSocket
 from alexa_doorbell.camera.sources import MediaSourceError, check_video_spec
 from alexa_doorbell.camera.supervisor import Backoff, SourceStatus
 from alexa_doorbell.config import CameraConfig, ConfigError, Settings
@@ -170,6 +172,13 @@ class CameraService:
 
     def camera(self, endpoint_id: str) -> ServedCamera:
         return self.cameras[endpoint_id]
+
+    def prewarm(self, endpoint_id: str) -> None:
+        """A press made elsewhere on this machine (the press socket): ready its view."""
+        cam = self.cameras.get(endpoint_id)
+        if cam is not None:
+            log.info("doorbell %s pressed: readying its live view", endpoint_id)
+            cam.prewarm()
 
     @property
     def agents(self) -> list[CameraAgent]:
@@ -367,6 +376,9 @@ def run_agent(
         with contextlib.suppress(NotImplementedError, AttributeError):
             loop.add_signal_handler(signal.SIGUSR1, service.ring_on_signal)
         detach = await attach(service) if attach is not None else None
+        press_socket = await PressSocket.open(
+            runstate.press_socket_path(settings.data_dir, os.getpid()), service.prewarm
+        )
         await service.start()
         tasks = [asyncio.create_task(service.report_readiness())]
         if (interval := sdnotify.watchdog_interval()) is not None:
@@ -378,6 +390,8 @@ def run_agent(
                 t.cancel()
             if detach is not None:
                 await detach()
+            if press_socket is not None:
+                press_socket.close()
             await service.stop()
 
     try:

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 
+from alexa_doorbell.camera.runstate import ask_prewarm
 from alexa_doorbell.commands.skill import cloud_is_up
 from alexa_doorbell.config import Settings
 from alexa_doorbell.notifier.client import local_notifier
@@ -47,6 +48,9 @@ def press_cli(
     except Exception as exc:
         print(f"cannot set up the notifier: {exc}", file=sys.stderr)
         return 2
+    doorbell = endpoint_id or _only_doorbell(settings)
+    if doorbell is not None:  # the agent on this machine readies the view meanwhile
+        ask_prewarm(settings.data_dir, doorbell)
     try:
         try:
             outcomes = notifier.press(endpoint_id, cause=cause)
@@ -69,6 +73,12 @@ def press_cli(
     if all(o.status in SETUP_STATUSES for o in outcomes):
         return 2
     return 1
+
+
+def _only_doorbell(settings: Settings) -> str | None:
+    """The doorbell a press without an endpoint id rings (the notifier's rule: the first)."""
+    doorbells = [c.endpoint_id for c in settings.cameras if c.doorbell]
+    return doorbells[0] if doorbells else None
 
 
 def _line(o: Outcome) -> str:

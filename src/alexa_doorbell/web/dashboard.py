@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from alexa_doorbell.camera import runstate
 from alexa_doorbell.cloud.admin import ADMIN_TOKEN_ENV, admin_headers
 from alexa_doorbell.config import Settings
 from alexa_doorbell.httpguard import same_origin
@@ -122,6 +123,7 @@ class Dashboard:
         endpoint_id, refused = self._camera_or_404(request)
         if refused is not None:
             return refused
+        runstate.ask_prewarm(self.settings.data_dir, endpoint_id)  # the agent readies the view
         try:
             result = press_reply(await asyncio.to_thread(self.press_fn, endpoint_id))
         except Exception as exc:  # the notifier's exceptions carry the user-facing message
