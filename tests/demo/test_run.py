@@ -108,6 +108,23 @@ def test_events_recorded_and_schema_valid(demo_run) -> None:
     assert "ChangeReport" in names
 
 
+def test_a_press_rung_at_the_camera_has_a_fast_view_and_its_picture(demo_run) -> None:
+    """The press went through the camera agent (its webhook): the view Alexa opened after
+    it had its first frame soon after the answer, and the press has its snapshot in the
+    door timeline, the camera's picture at the camera's size."""
+    summary, _out, _code = demo_run
+    press = _step(summary, "doorbell_press")["figures"]
+    first = press["first_frame_ms"]
+    assert isinstance(first, int | float) and 0 < first < 3000, first
+    assert press["snapshot_in_timeline"] is True
+    with av.open(press["snapshot"]) as container:
+        frame = next(container.decode(video=0))
+    live = _step(summary, "live_view")["figures"]
+    assert f"{frame.width}x{frame.height}" == live["resolution"]
+    assert float(np.std(frame.to_ndarray(format="rgb24"))) > 20  # the test pattern, not flat
+    assert "first frame" in _step(summary, "doorbell_press")["detail"]
+
+
 def test_a_person_at_the_door_is_announced_with_the_cameras_picture(demo_run) -> None:
     summary, _out, _code = demo_run
     person = _step(summary, "person_at_door")["figures"]

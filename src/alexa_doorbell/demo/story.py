@@ -34,7 +34,6 @@ from alexa_doorbell.demo.steps import (
     wait_until,
     wav_stats,
 )
-from alexa_doorbell.notifier.client import Notifier, local_notifier
 
 DEMO_USER = "amzn1.account.DEMOUSER0000000000000000000"
 
@@ -60,11 +59,10 @@ class Demo:
         self.camera_log = out_dir / "camera.log"
         self.skill: Any = None
         self.alexa: SimulatedAlexa | None = None
-        self.notifier: Notifier | None = None
         self.cam: CameraConfig = settings.camera()
         self.figures: dict[str, Any] = {}
         self.endpoints: dict[str, Any] = {}
-        self.webhook = DemoWebhook()  # the camera's, for the person-at-the-door step
+        self.webhook = DemoWebhook()  # the camera's: the press and the person at the door ring it
         self.person_snapshot: Path | None = None
 
     # -- the story -------------------------------------------------------------------
@@ -396,44 +394,19 @@ class Demo:
         )
 
     async def doorbell_press(self) -> str:
-        if self.notifier is None:
-            self.notifier = local_notifier(self.settings, store=self.store)
-        before = len(self.cloud.gateway.messages("DoorbellPress"))
-        t0 = time.perf_counter()
-        outcome = await asyncio.to_thread(self.notifier.press, self.cam.endpoint_id)
-        press_ms = (time.perf_counter() - t0) * 1000
-        presses = self.cloud.gateway.messages("DoorbellPress")
-        expect(
-            len(presses) > before,
-            "a DoorbellPress accepted by the event gateway",
-            "; ".join(f"{o.status} {o.detail}" for o in outcome) or "no event sent",
+        from alexa_doorbell.demo.press import doorbell_press
+
+        view = functools.partial(self._open_live_view, frames=15, snapshot=None, wav=None)
+        line, self.figures["doorbell_press"] = await doorbell_press(
+            self.cloud,
+            self.alexa,
+            self.cam.endpoint_id,
+            view,
+            self.webhook,
+            self.settings,
+            self.out_dir,
         )
-        event = presses[-1]["event"]
-        expect(
-            event["endpoint"]["endpointId"] == self.cam.endpoint_id,
-            f"the press for {self.cam.endpoint_id}",
-            event["endpoint"]["endpointId"],
-        )
-        # A real Echo announces the press and opens the live view for ~15 s.
-        echo, session_id = await self._open_live_view(
-            "doorbell_press", frames=15, snapshot=None, wav=None
-        )
-        r = echo.report()
-        assert self.alexa is not None
-        await asyncio.to_thread(
-            self.alexa.session_event, "SessionDisconnected", self.cam.endpoint_id, session_id
-        )
-        await echo.close()
-        self.figures["doorbell_press"] = {
-            "press_to_202_ms": round(press_ms, 1),
-            "gateway_reply": ", ".join(o.status for o in outcome),
-            "live_view_answer_ms": round(r.answer_ms or 0, 1),
-            "live_view_frames": r.frames,
-        }
-        return (
-            f"gateway accepted DoorbellPress in {press_ms:.0f} ms; "
-            f"live view opened ({r.frames} frames)"
-        )
+        return line
 
     async def person_at_door(self) -> str:
         view = functools.partial(self._open_live_view, frames=10, snapshot=None, wav=None)
