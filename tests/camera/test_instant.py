@@ -89,6 +89,9 @@ async def test_ten_joins_at_random_moments_of_a_4s_gop_see_a_picture_at_once(
         )
         assert max(firsts) < FIRST_FRAME_BOUND_MS, firsts
         assert video.bridge_joins >= 1
+        stats = agent.stats()
+        assert stats["warm"] is True and stats["bridge_joins"] == video.bridge_joins
+        assert stats["source_open_ms"] is not None and stats["source_open_ms"] > 0
         # Past the camera's next IDR every viewer is on its stream again, and what each
         # decoded has no gap: the bridge's pictures, then the camera's, in order.
         sessions = list(agent.sessions.values())

@@ -146,9 +146,18 @@ async def test_a_press_reaches_exactly_that_doorbell_and_sigusr1_needs_a_single_
         service.ring_on_signal()  # two doorbells here: ringing both is what it must not do
         await asyncio.sleep(0.1)
         assert presses.rung == ["back"]
-        # Idle cameras: nothing opened, nothing encoded.
-        assert all(a.source and a.source.status.state == "idle" for a in service.agents)
-        assert all(a.video and a.video.frames_read == 0 for a in service.agents)
+        # The pressed doorbell's view is readied (its source read, the encoder made,
+        # nothing encoded for nobody); the other stays idle: nothing opened or encoded.
+        front, back = service.camera("front").agent, service.camera("back").agent
+        assert front.source and front.source.status.state == "idle"
+        assert front.video and front.video.frames_read == 0 and front.video.encoder is None
+        assert back.video is not None
+        for _ in range(100):
+            if back.video.encoder is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert back.video.encoder is not None and back.video.frames_read > 0
+        assert back.video.frames_encoded == 0
     finally:
         await service.stop()
     single = CameraService(
