@@ -285,3 +285,28 @@ def test_schema_patterns_end_at_the_end_as_in_ecma_262() -> None:
     stamp["event"]["payload"]["timestamp"] += "\n"
     assert not is_valid(stamp)
     assert not is_valid(events.delete_report(["front-door\n"], "Atza|t"))
+
+
+def test_the_header_pruned_schema_gives_the_full_schemas_verdict() -> None:
+    """schema_errors checks a message against only its header's branches first: the
+    verdict must be the whole oneOf's, for valid messages and for broken ones."""
+    from alexa_doorbell.alexa.schema import _validator, _validator_for
+
+    press = events.doorbell_press("front-door", "Atza|t", at=1_800_000_000.75)
+    report = events.change_report("front-door", "Atza|t", "OK")
+    samples = [press, report]
+    broken = copy.deepcopy(press)
+    broken["event"]["payload"]["cause"]["type"] = "MAGIC"
+    samples.append(broken)
+    renamed = copy.deepcopy(report)
+    renamed["event"]["header"]["name"] = "DoorbellPress"  # a ChangeReport's body, another name
+    samples.append(renamed)
+    extra = copy.deepcopy(press)
+    extra["event"]["surprise"] = 1
+    samples.append(extra)
+    for msg in samples:
+        header = msg["event"]["header"]
+        full = _validator().is_valid(msg)
+        assert _validator_for(header["namespace"], header["name"]).is_valid(msg) == full
+        assert (schema_errors(msg) == []) == full
+    assert [is_valid(m) for m in samples] == [True, True, False, False, False]

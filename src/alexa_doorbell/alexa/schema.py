@@ -23,7 +23,7 @@ import copy
 import json
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -89,6 +89,49 @@ def _schema() -> dict[str, Any]:
 @cache
 def _validator() -> Any:
     return _draft4()(_schema())
+
+
+_NEVER: dict[str, Any] = {"not": {}}  # a branch that fails whatever the message
+
+
+def _header_enum(branch: dict[str, Any], key: str) -> list[Any] | None:
+    try:
+        enum = branch["properties"]["event"]["properties"]["header"]["properties"][key]["enum"]
+    except (KeyError, TypeError):
+        return None
+    return enum if isinstance(enum, list) else None
+
+
+def _pruned(node: Any, namespace: str, name: str) -> Any:
+    """``node`` with every branch for another header (namespace, name) made to fail."""
+    if not isinstance(node, dict):
+        return node
+    if "oneOf" in node and "properties" not in node:  # a group of message types
+        return {**node, "oneOf": [_pruned(b, namespace, name) for b in node["oneOf"]]}
+    namespaces, names = _header_enum(node, "namespace"), _header_enum(node, "name")
+    if (namespaces is not None and namespace not in namespaces) or (
+        names is not None and name not in names
+    ):
+        return _NEVER
+    return node
+
+
+@lru_cache(maxsize=64)
+def _validator_for(namespace: str, name: str) -> Any:
+    """The schema with only this header's branches left. A branch whose header enum
+    excludes the message's namespace or name fails anyway, so the oneOf's verdict is
+    the full schema's; only far cheaper (jsonschema collects every branch's errors)."""
+    full = _schema()
+    return _draft4()({**full, "oneOf": [_pruned(b, namespace, name) for b in full["oneOf"]]})
+
+
+def _header(message: Any) -> tuple[str, str] | None:
+    try:
+        header = message["event"]["header"]
+        namespace, name = header["namespace"], header["name"]
+    except (KeyError, TypeError):
+        return None
+    return (namespace, name) if isinstance(namespace, str) and isinstance(name, str) else None
 
 
 @cache
@@ -225,7 +268,11 @@ def schema_errors(message: Any) -> list[str]:
     if namespace is not None and namespace.startswith(SMARTVISION):
         return _closest(_smartvision_validator(), message)
     stripped, parts, maps = _split(message)
-    errors = _closest(_validator(), stripped, maps)
+    header = _header(stripped)
+    if header is not None and _validator_for(*header).is_valid(stripped):
+        errors: list[str] = []
+    else:  # the reasons come from the whole schema, as before
+        errors = _closest(_validator(), stripped, maps)
     for path, definition, part in parts:
         found = list(_smartvision_validator(definition).iter_errors(part))
         errors += _describe(found, prefix=path)
