@@ -23,10 +23,16 @@ the join pays the RTSP open and the wait for the camera's first IDR) and warm
 (``warm = true``: connected and demuxed while nobody watches). Also: process CPU
 of a warm idle source (nobody watching, ``--idle-seconds``) against the same agent
 with ``warm = false``; the bridge's CPU and frames per bridged join; the cold
-source's open time. Prints one JSON object.
+source's open time. One more row, cold on a camera that starts each RTSP session
+with an IDR, shows what of a cold join is the open alone. ``first_picture_ms`` is to
+the first frame with the camera's burned-in stamp, where the first frame was the
+"reconnecting" slate (``joins_with_slate``). ``bridge_cpu_isolated``: the bridge's
+calls on one GOP with nothing else running, its CPU counted over all of this
+process's threads (libx264 encodes in its own). Prints one JSON object.
 
     uv run python bench/instant_bench.py [--joins 10 --gops 1,2,4 --seed 18]
     uv run python bench/instant_bench.py --quick   # 3 joins, GOP 4 s only (a minute)
+    uv run python bench/instant_bench.py --only "transcoded" --transcoded-gop 4
 
 Target (issue 18): <= 300 ms median and <= 500 ms max in every row, against
 263-350 ms browser to browser on the same machine.
@@ -67,7 +73,7 @@ from alexa_doorbell.config import CameraConfig, Settings  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 360, 15
 TARGET_MEDIAN_MS, TARGET_MAX_MS = 300, 500
-TRANSCODED_GOP = 2
+TRANSCODED_GOP = 2  # the transcoded row's camera (--transcoded-gop) and the idle one's
 BROWSER_REFERENCE_MS = [263, 350]
 
 
@@ -185,16 +191,30 @@ class BridgeWatch:
         return cpu, dec, enc
 
 
+async def first_picture(echo: EchoShow, timeout: float) -> float | None:
+    """Waits for the first frame, then for the first with the camera's burned-in stamp
+    (not the slate); ms from one to the other (None: no stamp read in time)."""
+    r = echo.report_
+    deadline = time.monotonic() + timeout
+    if not await until(lambda: r.frames > 0, timeout):
+        return None
+    framed = time.monotonic()
+    if not await until(lambda: r.stamps_read > 0, max(0.0, deadline - framed)):
+        return None
+    return (time.monotonic() - framed) * 1000
+
+
 async def join(agent: CameraAgent, peer: str, *, cold: bool, gop_s: float) -> dict[str, Any]:
     video, source = agent.video, agent.source
     assert video is not None and source is not None
-    joins0 = video.bridge_joins
+    joins0, slate0 = video.bridge_joins, source.slate_frames
     watch = BridgeWatch(agent)
     echo = EchoShow(talk=None)
     t0 = time.monotonic()
     try:
         await echo.watch(lambda offer: agent.handle_offer(peer, offer))
-        got = await echo.wait_frames(1, timeout=gop_s + 10)
+        picture_after_frame = await first_picture(echo, gop_s + 10)
+        got = echo.report_.frames > 0
         report = echo.report()
         bridged = video.bridge_joins > joins0
         session = agent.sessions.get(peer)
@@ -211,7 +231,10 @@ async def join(agent: CameraAgent, peer: str, *, cold: bool, gop_s: float) -> di
         else None,
         "answer_ms": round(report.answer_ms or 0, 1),
         "bridged": bridged,
+        "slate_frames": source.slate_frames - slate0,
     }
+    if out["first_frame_ms"] is not None and picture_after_frame is not None:
+        out["first_picture_ms"] = round(out["first_frame_ms"] + picture_after_frame, 1)
     if bridged:
         out |= {
             "bridge_cpu_ms": round(cpu * 1000, 1),
@@ -249,6 +272,11 @@ def summarize(name: str, joins: list[dict[str, Any]], **extra: Any) -> dict[str,
         "first_frame_ms": firsts,
         "answer_ms_median": round(statistics.median(j["answer_ms"] for j in joins), 1),
     }
+    pictures = [j.get("first_picture_ms") for j in joins]
+    if all(p is not None for p in pictures):  # the first frame with the camera's stamp
+        row["first_picture_ms_median"] = round(statistics.median(pictures), 1)  # type: ignore[type-var]
+        row["first_picture_ms_max"] = max(pictures)  # type: ignore[type-var]
+    row["joins_with_slate"] = sum(1 for j in joins if j["slate_frames"])
     opens = [j["open_ms"] for j in joins if j.get("open_ms") is not None]
     if opens:
         row["open_ms"] = opens
@@ -265,6 +293,9 @@ def summarize(name: str, joins: list[dict[str, Any]], **extra: Any) -> dict[str,
     return row
 
 
+ONLY: list[str] = []  # --only: rows whose names contain one of these
+
+
 async def run_row(
     data: Path,
     name: str,
@@ -277,6 +308,8 @@ async def run_row(
     passthrough: str = "auto",
     **extra: Any,
 ) -> dict[str, Any]:
+    if ONLY and not any(o in name for o in ONLY):
+        return {"row": name, "skipped": True, "meets_target": False}
     agent = make_agent(data, source, warm=not cold, passthrough=passthrough)
     await agent.start()
     assert agent.source is not None and agent.video is not None
@@ -375,7 +408,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     psutil.cpu_percent()  # the machine's load over the run, from here
     started = time.monotonic()
-    cameras = {g: CameraProcess(g) for g in sorted({*args.gops, TRANSCODED_GOP})}
+    cameras = {
+        g: CameraProcess(g) for g in sorted({*args.gops, TRANSCODED_GOP, args.transcoded_gop})
+    }
     longest = max(args.gops)
     at_idr = CameraProcess(longest, at_idr=True)
     try:
@@ -416,10 +451,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rows.append(
                 await run_row(
                     data,
-                    f"transcoded gop {TRANSCODED_GOP} s {mode}",
-                    cameras[TRANSCODED_GOP].url,
+                    f"transcoded gop {args.transcoded_gop} s {mode}",
+                    cameras[args.transcoded_gop].url,
                     cold=cold,
-                    gop_s=TRANSCODED_GOP,
+                    gop_s=args.transcoded_gop,
                     joins=args.joins,
                     rng=rng,
                     passthrough="never",
@@ -452,7 +487,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 kind="rtsp, passthrough",
             )
         )
-        out["rows"] = rows
+        out["rows"] = rows = [r for r in rows if not r.get("skipped")]
     finally:
         for cam in [*cameras.values(), at_idr]:
             cam.stop()
@@ -475,7 +510,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if r.get("bridged_joins")
     }
     out["rows_meeting_target"] = [r["row"] for r in rows if r["meets_target"]]
-    out["rows_missing_target"] = [r["row"] for r in rows if not r["meets_target"]]
+    out["rows_missing_target"] = [
+        r["row"] for r in rows if not r["meets_target"] and not r.get("skipped")
+    ]
     out["machine_cpu_percent_during_run"] = round(psutil.cpu_percent(), 1)
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["run_s"] = round(time.monotonic() - started, 1)
@@ -487,7 +524,11 @@ def main() -> None:
     p.add_argument("--joins", type=int, default=10, help="joins per row")
     p.add_argument("--gops", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4])
     p.add_argument("--seed", type=int, default=18)
+    p.add_argument("--transcoded-gop", type=int, default=TRANSCODED_GOP, help="seconds")
     p.add_argument("--idle-seconds", type=float, default=10.0)
+    p.add_argument(
+        "--only", type=lambda s: s.split(","), default=[], help="rows whose names contain these"
+    )
     p.add_argument("--quick", action="store_true", help="3 joins a row, GOP 4 s, idle 3 s")
     p.add_argument("--serve-camera", type=int, metavar="GOP_S", help=argparse.SUPPRESS)
     p.add_argument("--at-idr", action="store_true", help=argparse.SUPPRESS)
@@ -495,6 +536,7 @@ def main() -> None:
     if args.serve_camera:
         serve_camera(args.serve_camera, args.at_idr)
         return
+    ONLY.extend(args.only)
     if args.quick:
         args.joins, args.gops, args.idle_seconds = 3, [4], 3.0
     print(json.dumps(asyncio.run(run(args))))
