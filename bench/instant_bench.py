@@ -42,15 +42,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +60,6 @@ sys.path.insert(0, str(ROOT))  # for tests.helpers
 os.environ["ALEXA_DOORBELL_CONFIG"] = os.devnull  # no config file of this machine's
 
 from tests.helpers import netguard  # noqa: E402
-from tests.helpers.rtsp_server import Clip, RtspTestServer, encode_clip  # noqa: E402
 
 from alexa_doorbell.camera.agent import CameraAgent  # noqa: E402
 from alexa_doorbell.camera.bridge import GopCache, KeyframeBridge  # noqa: E402
@@ -71,70 +67,12 @@ from alexa_doorbell.camera.sources import VIDEO_TIME_BASE  # noqa: E402
 from alexa_doorbell.cloud.echo import EchoShow  # noqa: E402
 from alexa_doorbell.config import CameraConfig, Settings  # noqa: E402
 
-WIDTH, HEIGHT, FPS = 640, 360, 15
+sys.path.insert(0, str(Path(__file__).parent))
+from live_camera import FPS, HEIGHT, WIDTH, CameraProcess, camera_clip  # noqa: E402
+
 TARGET_MEDIAN_MS, TARGET_MAX_MS = 300, 500
 TRANSCODED_GOP = 2  # the transcoded row's camera (--transcoded-gop) and the idle one's
 BROWSER_REFERENCE_MS = [263, 350]
-
-
-# -- the camera: its own process ------------------------------------------------------
-class LiveCamera(RtspTestServer):
-    """The test camera as a real one: each session starts where its stream is now
-    (``at_idr``: at the clip's IDR, as a camera that starts each session with one)."""
-
-    def __init__(self, clip: Clip, at_idr: bool = False) -> None:
-        super().__init__(clip, inband_parameters=False)
-        self.t0, self.at_idr = time.monotonic(), at_idr
-
-    def _stream(self, sock: Any, lock: Any, playing: Any, done: Any) -> None:
-        if self.at_idr:
-            RtspTestServer._stream(self, sock, lock, playing, done)
-            return
-        clip = self.clip
-        n = int((time.monotonic() - self.t0) * clip.fps) % len(clip.units)
-        units = clip.units[n:] + clip.units[:n]
-        step = 90000 // clip.fps  # no B-frames: presentation order is decoding order
-        live = copy.copy(self)  # the same server, this session's view of the stream
-        live.clip = Clip(
-            [(data, i * step, key) for i, (data, _, key) in enumerate(units)],
-            clip.fps,
-            clip.width,
-            clip.height,
-            clip.sps,
-            clip.pps,
-        )
-        RtspTestServer._stream(live, sock, lock, playing, done)
-
-
-def camera_clip(gop_s: int) -> Clip:
-    return encode_clip(frames=FPS * gop_s * 2, gop=FPS * gop_s, fps=FPS, width=WIDTH, height=HEIGHT)
-
-
-def serve_camera(gop_s: int, at_idr: bool) -> None:
-    with LiveCamera(camera_clip(gop_s), at_idr) as cam:
-        print(cam.url, flush=True)
-        threading.Event().wait()
-
-
-class CameraProcess:
-    def __init__(self, gop_s: int, at_idr: bool = False) -> None:
-        self.gop_s = gop_s
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-camera", str(gop_s), *(["--at-idr"] * at_idr)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("rtsp://"):
-            raise RuntimeError(f"the test camera did not start ({self.proc.poll()})")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 # -- the agent and its viewers ---------------------------------------------------------
@@ -530,12 +468,7 @@ def main() -> None:
         "--only", type=lambda s: s.split(","), default=[], help="rows whose names contain these"
     )
     p.add_argument("--quick", action="store_true", help="3 joins a row, GOP 4 s, idle 3 s")
-    p.add_argument("--serve-camera", type=int, metavar="GOP_S", help=argparse.SUPPRESS)
-    p.add_argument("--at-idr", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.serve_camera:
-        serve_camera(args.serve_camera, args.at_idr)
-        return
     ONLY.extend(args.only)
     if args.quick:
         args.joins, args.gops, args.idle_seconds = 3, [4], 3.0
