@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from alexa_doorbell.camera.audio_fanout import SHARED_AUDIO_CODECS, AudioFanout
 from alexa_doorbell.camera.bitrate import UplinkBitrate, ViewerPath, watch_sender
 from alexa_doorbell.camera.bridge import GopCache, KeyframeBridge
 from alexa_doorbell.camera.encoder import PACKET_TIME_BASE, H264Encoder, default_bitrate
+from alexa_doorbell.camera.joins import BridgedJoins
 from alexa_doorbell.camera.pictures import PictureSource, PlainPictures
 from alexa_doorbell.camera.shared import (
     EncodedFrame,
@@ -91,6 +91,7 @@ class FanoutVideoTrack(MediaStreamTrack):
             # VP8 sender handed an H.264 packet stops sending for good.
             self._drain()
             self.waiting_keyframe = True
+            self.bridged = False  # a VP8 viewer gets decoded pictures, never the bridge
         self._mode = mode
 
     def deliver_packet(self, packet: EncodedFrame, *, bridged: bool = False) -> None:
@@ -203,14 +204,13 @@ class VideoFanout(Fanout):
         self.frames_decoded = 0
         self.packets_out = 0
         self.keyframes = 0
-        self.keyframe_requests_unmet = 0  # passthrough: waited for the camera's next IDR
-        # Passthrough: the camera's access units since its IDR, and the bridge that makes
-        # a joining viewer's first picture from them (camera/bridge.py).
-        self.gop = GopCache()
-        self.bridge: KeyframeBridge | None = None
-        self._bridge_lock = asyncio.Lock()
-        self._bridge_tasks: set[asyncio.Task[None]] = set()
-        self.bridge_joins = 0
+        # Passthrough: the camera's GOP so far, and the bridge that makes a joining
+        # viewer's first picture from it (camera/joins.py, camera/bridge.py).
+        self.joins = BridgedJoins(
+            size=lambda: (self.source.width, self.source.height, self.source.fps),
+            bitrate=lambda: self.uplink.target,
+            preset=preset,
+        )
         self._hold_until = 0.0  # a press: the bridge decodes, the encoder is ready
         self._latest: tuple[float, av.VideoFrame] | None = None  # the camera's last picture
         self.error: BaseException | None = None
@@ -222,13 +222,29 @@ class VideoFanout(Fanout):
     def passthrough(self) -> bool:
         return self.source.passthrough and not self.transcoding
 
+    @property
+    def gop(self) -> GopCache:
+        return self.joins.gop
+
+    @property
+    def bridge(self) -> KeyframeBridge | None:
+        return self.joins.bridge
+
+    @property
+    def bridge_joins(self) -> int:
+        return self.joins.joins
+
+    @property
+    def keyframe_requests_unmet(self) -> int:
+        """Keyframe needs before the camera's first IDR since it opened (none to bridge)."""
+        return self.joins.unmet
+
     def _set_bitrate(self, bitrate: int) -> None:
         """The uplink's new bitrate: the encoder's from its next frame (a raise: its next
         keyframe); a passthrough stream over it is re-encoded or kept (the setting)."""
         if self.encoder is not None:
             self.encoder.set_bitrate(bitrate)
-        if self.bridge is not None:
-            self.bridge.set_bitrate(bitrate)
+        self.joins.set_bitrate(bitrate)
         self._fit_passthrough()
 
     def _fit_passthrough(self) -> None:
@@ -282,59 +298,12 @@ class VideoFanout(Fanout):
             # A camera's keyframes cannot be forced through RTSP: a viewer that needs
             # one (new, stalled, PLI) starts on the bridge's (or waits for the camera's).
             if track is not None:
-                self._bridge_in(track)
+                self.joins.join(track, self.tracks)
             return
         now = time.monotonic()
         if force or now - self._last_keyframe_request >= KEYFRAME_MIN_INTERVAL:
             self._last_keyframe_request = now
             self._keyframe = True
-
-    # -- instant view: the bridge, a press's hold, the current picture ----------------
-    def _bridge_in(self, track: FanoutVideoTrack) -> None:
-        """``track`` needs a keyframe of a passed-through camera now."""
-        if self.gop.at_keyframe:  # the camera's IDR is the latest picture: start on it
-            track.bridged, track.waiting_keyframe = False, True
-            track.deliver_packet(packetize_h264(self.gop.packets[0]))
-        elif not self.gop.usable:
-            self.keyframe_requests_unmet += 1  # no IDR seen yet (a cold source)
-        elif not track.bridged or track.waiting_keyframe:
-            track.bridged, track.waiting_keyframe = True, True
-            task = asyncio.ensure_future(self._bridge_join())
-            self._bridge_tasks.add(task)
-            task.add_done_callback(self._bridge_tasks.discard)
-
-    async def _bridge_join(self) -> None:
-        """An IDR of the camera's current picture for the viewers just bridged, at once
-        (not at the camera's next frame)."""
-        async with self._bridge_lock:
-            if any(t.bridged and t.waiting_keyframe for t in self.tracks):
-                await self._bridge_step(keyframe=True)
-
-    async def _bridge_step(self, keyframe: bool = False) -> None:
-        """Decode the camera's GOP so far; encode its picture for the bridged viewers."""
-        bridged = any(t.bridged for t in self.tracks)
-        if not bridged and time.monotonic() >= self._hold_until:
-            self.bridge = None  # nobody bridged, no press: no decoding either
-            return
-        if self.bridge is None:
-            w, h = self.source.width, self.source.height
-            fps = self.source.fps
-            self.bridge = KeyframeBridge(w, h, fps, bitrate=self.uplink.target, preset=self.preset)
-        bridge = self.bridge
-        if not bridged:
-            bridge.end_encoding()
-        loop = asyncio.get_running_loop()
-        encoded = await loop.run_in_executor(
-            None, functools.partial(bridge.step, self.gop, encode=bridged, keyframe=keyframe)
-        )
-        if bridge.latest is not None:
-            self._latest = (time.monotonic(), bridge.latest)
-        if keyframe and encoded:
-            self.bridge_joins += 1
-        for e in encoded:
-            self.packets_out += 1
-            for t in list(self.tracks):
-                t.deliver_packet(e, bridged=True)
 
     def hold(self, seconds: float) -> None:
         """A doorbell press: for ``seconds``, keep what the view will need running (the
@@ -352,10 +321,10 @@ class VideoFanout(Fanout):
         asked = time.monotonic()
         deadline = asked + timeout
         while time.monotonic() < deadline:
-            if self.passthrough and self.gop.usable:
-                async with self._bridge_lock:
-                    self._hold_until = max(self._hold_until, time.monotonic() + 1.0)
-                    await self._bridge_step()
+            if self.passthrough:
+                frame = await self.joins.picture(self.tracks)
+                if frame is not None:
+                    self._latest = (time.monotonic(), frame)
             latest = self._latest
             if latest is not None and latest[0] >= asked - 0.5 and self.source.live:
                 return latest[1]
@@ -410,10 +379,9 @@ class VideoFanout(Fanout):
         self._generation = self.source.generation
         self._keyframe = True
         self._decoder = None
-        self.gop.clear()
-        self.bridge = None
+        self.joins.reset(self.tracks)
         for t in self.tracks:
-            t.waiting_keyframe, t.bridged = True, False
+            t.waiting_keyframe = True
 
     async def _encode_frame(self, frame: av.VideoFrame) -> None:
         if self.source.live:
@@ -450,11 +418,8 @@ class VideoFanout(Fanout):
         self._deliver(encoded)
 
     async def _pass_through(self, packet: av.Packet) -> None:
-        self.gop.add(packet)
-        if not self.tracks:
-            if time.monotonic() < self._hold_until:
-                async with self._bridge_lock:
-                    await self._bridge_step()
+        if not self.tracks:  # kept for the next viewer (decoded while a press holds)
+            await self.joins.packet(packet, (), holding=time.monotonic() < self._hold_until)
             return
         now = time.monotonic()
         self._passthrough_bits.append((now, packet.size * 8))
@@ -464,15 +429,15 @@ class VideoFanout(Fanout):
             self._fit_passthrough()
         loop = asyncio.get_running_loop()
         if self.transcoding:  # over the uplink's bitrate: decoded and encoded to fit
+            self.joins.gop.add(packet)
             for frame in await loop.run_in_executor(None, self._decode, packet):
                 if packet.pts is not None:
                     frame.pts, frame.time_base = packet.pts, PACKET_TIME_BASE
                 await self._encode_frame(frame)
             return
         self._deliver([packetize_h264(packet)])  # bridged viewers switch at its IDR
-        if packet.is_keyframe or any(t.bridged for t in self.tracks):
-            async with self._bridge_lock:
-                await self._bridge_step()
+        holding = time.monotonic() < self._hold_until
+        await self.joins.packet(packet, self.tracks, holding=holding)
         raw = [t for t in self.tracks if t.mode != "h264"]
         if not raw:
             self._decoder = None
@@ -484,7 +449,7 @@ class VideoFanout(Fanout):
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         if self._decoder is None:  # from the GOP's IDR: a picture now, not at the next
             self._decoder = av.CodecContext.create("h264", "r")
-            for earlier in self.gop.packets[:-1]:
+            for earlier in self.joins.gop.packets[:-1]:
                 with contextlib.suppress(av.FFmpegError):
                     self._decoder.decode(earlier)
         try:
