@@ -103,11 +103,13 @@ def _header_enum(branch: dict[str, Any], key: str) -> list[Any] | None:
 
 
 def _pruned(node: Any, namespace: str, name: str) -> Any:
-    """``node`` with every branch for another header (namespace, name) made to fail."""
+    """``node`` without the branches for another header (namespace, name); ``_NEVER``
+    when none is left (dropping a branch that cannot pass leaves a oneOf's verdict)."""
     if not isinstance(node, dict):
         return node
     if "oneOf" in node and "properties" not in node:  # a group of message types
-        return {**node, "oneOf": [_pruned(b, namespace, name) for b in node["oneOf"]]}
+        kept = [b for b in (_pruned(b, namespace, name) for b in node["oneOf"]) if b is not _NEVER]
+        return {**node, "oneOf": kept} if kept else _NEVER
     namespaces, names = _header_enum(node, "namespace"), _header_enum(node, "name")
     if (namespaces is not None and namespace not in namespaces) or (
         names is not None and name not in names
@@ -122,7 +124,8 @@ def _validator_for(namespace: str, name: str) -> Any:
     excludes the message's namespace or name fails anyway, so the oneOf's verdict is
     the full schema's; only far cheaper (jsonschema collects every branch's errors)."""
     full = _schema()
-    return _draft4()({**full, "oneOf": [_pruned(b, namespace, name) for b in full["oneOf"]]})
+    kept = [b for b in (_pruned(b, namespace, name) for b in full["oneOf"]) if b is not _NEVER]
+    return _draft4()({**full, "oneOf": kept or [_NEVER]})
 
 
 def _header(message: Any) -> tuple[str, str] | None:
