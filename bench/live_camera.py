@@ -11,13 +11,10 @@ with an IDR, as some do). H.264 constrained baseline 640x360@15, SPS/PPS only in
 from __future__ import annotations
 
 import argparse
-import copy
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.helpers
 
@@ -31,27 +28,7 @@ class LiveCamera(RtspTestServer):
     (``at_idr``: at the clip's IDR, as a camera that starts each session with one)."""
 
     def __init__(self, clip: Clip, at_idr: bool = False) -> None:
-        super().__init__(clip, inband_parameters=False)
-        self.t0, self.at_idr = time.monotonic(), at_idr
-
-    def _stream(self, sock: Any, lock: Any, playing: Any, done: Any) -> None:
-        if self.at_idr:
-            RtspTestServer._stream(self, sock, lock, playing, done)
-            return
-        clip = self.clip
-        n = int((time.monotonic() - self.t0) * clip.fps) % len(clip.units)
-        units = clip.units[n:] + clip.units[:n]
-        step = 90000 // clip.fps  # no B-frames: presentation order is decoding order
-        live = copy.copy(self)  # the same server, this session's view of the stream
-        live.clip = Clip(
-            [(data, i * step, key) for i, (data, _, key) in enumerate(units)],
-            clip.fps,
-            clip.width,
-            clip.height,
-            clip.sps,
-            clip.pps,
-        )
-        RtspTestServer._stream(live, sock, lock, playing, done)
+        super().__init__(clip, inband_parameters=False, live=not at_idr)
 
 
 def camera_clip(gop_s: int) -> Clip:

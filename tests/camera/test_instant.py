@@ -38,16 +38,30 @@ def four_second_gop() -> Clip:
 
 @pytest.fixture
 def camera(four_second_gop: Clip) -> Iterator[RtspTestServer]:
-    with RtspTestServer(four_second_gop, inband_parameters=False) as cam:
+    # Live: a session starts where the camera's stream is now, mid-GOP, as a real one.
+    with RtspTestServer(four_second_gop, inband_parameters=False, live=True) as cam:
         yield cam
 
 
-def _agent(tmp_path: Path, url: str, *, warm: bool) -> CameraAgent:
+def _agent(tmp_path: Path, url: str, *, warm: bool, passthrough: str = "auto") -> CameraAgent:
     cam = CameraConfig(
-        source=url, width=320, height=240, fps=FPS, audio="silence", warm=warm, doorbell=True
+        source=url,
+        width=320,
+        height=240,
+        fps=FPS,
+        audio="silence",
+        warm=warm,
+        doorbell=True,
+        passthrough=passthrough,  # type: ignore[arg-type]
     )
     settings = Settings(cloud="local", data_dir=tmp_path, cameras=[cam])
     return CameraAgent(settings, signaling=False, preset="ultrafast")
+
+
+async def _into_gop(camera: RtspTestServer, at: float) -> None:
+    """Until the live camera is ``at`` seconds past an IDR (a stream opened now starts there)."""
+    phase = (time.monotonic() - camera.t0) % GOP_SECONDS
+    await asyncio.sleep((at - phase) % GOP_SECONDS)
 
 
 async def _until(check: object, timeout: float) -> None:
@@ -125,6 +139,7 @@ async def test_a_press_readies_a_cold_camera_so_the_view_after_it_starts_at_once
         video = served.agent.video
         assert video is not None
         assert served.agent.source is not None and served.agent.source.current is None  # cold
+        await _into_gop(camera, GOP_SECONDS / 2)
         await service.press(served.endpoint_id)  # no notifier: the press still prewarms
         picture = await served.picture(timeout=GOP_SECONDS + 5)  # the press's snapshot
         assert picture is not None and (picture.width, picture.height) == (320, 240)
@@ -137,3 +152,24 @@ async def test_a_press_readies_a_cold_camera_so_the_view_after_it_starts_at_once
     finally:
         await echo.close()
         await service.stop()
+
+
+async def test_a_cold_decoded_camera_waits_for_its_first_keyframe_without_a_false_outage(
+    tmp_path: Path, camera: RtspTestServer
+) -> None:
+    """Opened mid-GOP, a decoded camera has no picture until its next keyframe (up to
+    4 s here): that is a camera starting, not one that stalled (no slate, no outage)."""
+    agent = _agent(tmp_path, camera.url, warm=False, passthrough="never")
+    await agent.start()
+    echo = EchoShow(talk=None)
+    try:
+        # 3.5 s to the next IDR; the open reads 1 s of it: 2.5 s with nothing to decode.
+        await _into_gop(camera, 0.5)
+        await echo.watch(lambda offer: agent.handle_offer("viewer-1", offer))
+        assert await echo.wait_frames(3, timeout=GOP_SECONDS + 6) >= 3
+        assert agent.source is not None
+        assert agent.source.status.outages == 0 and agent.source.slate_frames == 0
+        assert echo.report().stamps_read >= 1  # the camera's own picture, first
+    finally:
+        await echo.close()
+        await agent.stop()

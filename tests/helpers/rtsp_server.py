@@ -122,10 +122,20 @@ class _Stats:
 
 
 class RtspTestServer:
+    """``live``: each session starts where the stream is now (mid-GOP, as a real camera
+    that encodes all the time), not at the clip's first IDR."""
+
     def __init__(
-        self, clip: Clip, *, inband_parameters: bool = True, loop: bool = True, port: int = 0
+        self,
+        clip: Clip,
+        *,
+        inband_parameters: bool = True,
+        loop: bool = True,
+        port: int = 0,
+        live: bool = False,
     ) -> None:
-        self.clip, self.inband, self.loop = clip, inband_parameters, loop
+        self.clip, self.inband, self.loop, self.live = clip, inband_parameters, loop, live
+        self.t0 = time.monotonic()  # a live camera's stream began here
         self.stats = _Stats()
         server = self
 
@@ -286,8 +296,13 @@ class RtspTestServer:
         start = time.monotonic()
         n = 0
         offset = 0
+        units = self.clip.units
+        if self.live:  # from the picture the camera is at now, timestamps from there
+            at = int((start - self.t0) * self.clip.fps) % len(units)
+            step = 90000 // self.clip.fps  # no B-frames: presentation order is decoding order
+            units = [(d, i * step, k) for i, (d, _, k) in enumerate(units[at:] + units[:at])]
         while not done.is_set() and not self._stop.is_set():
-            for data, pts, _key in self.clip.units:
+            for data, pts, _key in units:
                 if done.is_set() or self._stop.is_set():
                     return
                 # Decoding order paced at the frame rate, timestamps from the pts.

@@ -130,6 +130,7 @@ class KeyframeBridge:
                 gop_seconds=BRIDGE_GOP_SECONDS,
                 bitrate=self.bitrate,
                 preset=self.preset,
+                threads=1,  # short-lived; and so cpu_seconds (this thread's time) is all of it
             )
             keyframe = True
         out = [packetize_h264(p) for p in self._encoder.encode(frame, keyframe)]

@@ -110,6 +110,7 @@ class SupervisedVideo:
         on_change: Callable[[SourceStatus], None] | None = None,
         linger: float = 10.0,
         stall: float = 1.5,
+        first_picture: float = 6.0,
         watched_max: float = 1.0,
         idle_max: float = 5.0,
         probe_interval: float = 30.0,
@@ -120,6 +121,9 @@ class SupervisedVideo:
         self.present = present
         self.on_change = on_change
         self.linger, self.stall = linger, stall
+        # After an open: a keyframe every 1-4 s, and nothing decodes before the first.
+        self.first_picture = first_picture
+        self._first_picture_by: float | None = None
         self.watched_max, self.idle_max = watched_max, idle_max
         self.probe_interval = probe_interval
         self.epoch = time.monotonic()
@@ -192,10 +196,10 @@ class SupervisedVideo:
                 return None if skim else self._slate_frame()
             if self._reading is None:
                 self._reading = asyncio.ensure_future(self._read(self._src, skim))
-            wait = self._slate_wait() if self.status.down else self.stall
+            wait = self._slate_wait() if self.status.down else self._stall_wait()
             if not await _settled(self._reading, wait):
                 if not self.status.down:
-                    self._fail(f"no picture for {self.stall:.1f} s", close=False, stalled=True)
+                    self._fail(f"no picture for {wait:.1f} s", close=False, stalled=True)
                 return self._slate_frame()
             reading, self._reading = self._reading, None
             try:
@@ -205,6 +209,13 @@ class SupervisedVideo:
                 continue
             self._live()
             return None if item is None else self._stamp(item)
+
+    def _stall_wait(self) -> float:
+        """How long a read may take before the camera counts as stalled. Just opened, a
+        decoded camera's first picture comes with its first keyframe: up to a GOP."""
+        if self.status.state == "live" or self._first_picture_by is None:
+            return self.stall
+        return max(self.stall, self._first_picture_by - time.monotonic())
 
     @property
     def readers(self) -> int:
@@ -315,6 +326,7 @@ class SupervisedVideo:
             self._fail(str(exc) or type(exc).__name__)
             return
         self._seen = True
+        self._first_picture_by = time.monotonic() + self.first_picture
         if self._src.width and self._src.height:
             self.width, self.height = self._src.width, self._src.height
 
