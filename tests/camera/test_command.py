@@ -1,8 +1,10 @@
 """``alexa-doorbell camera`` as a process: health reaches Alexa, SIGUSR1 rings the doorbell,
-``alexa-doorbell press`` elsewhere readies its live view."""
+``alexa-doorbell press`` elsewhere readies its live view and lands in the door timeline
+with the camera's picture."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -10,8 +12,12 @@ import subprocess
 import sys
 import time
 
+import av
+
 from alexa_doorbell.alexa.schema import schema_errors
+from alexa_doorbell.amazon.snapshots import SnapshotStore
 from alexa_doorbell.camera import runstate
+from alexa_doorbell.store.timeline import Timeline
 from tests.notifier.test_state_report import link
 
 SMALL_CAMERA = {
@@ -33,11 +39,8 @@ def _wait(check, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
-def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # type: ignore[no-untyped-def]
-    link(cloud)
-    settings = cloud.settings
-    gateway = cloud.cloud.gateway
-    env = {
+def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {
         **os.environ,
         "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
         "ALEXA_DOORBELL_DATA_DIR": str(settings.data_dir),
@@ -45,13 +48,24 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
         "ALEXA_DOORBELL_LOCAL__TLS_PORT": str(settings.local.tls_port),
         "ALEXA_DOORBELL_CAMERAS": json.dumps([SMALL_CAMERA]),
     }
-    proc = subprocess.Popen(
+
+
+def _camera(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "alexa_doorbell.cli", "camera"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # type: ignore[no-untyped-def]
+    link(cloud)
+    settings = cloud.settings
+    gateway = cloud.cloud.gateway
+    env = _env(settings)
+    proc = _camera(env)
     try:
 
         def health_reports(value: str) -> list[dict]:
@@ -97,6 +111,59 @@ def test_camera_process_reports_health_and_rings_on_sigusr1(cloud) -> None:  # t
     assert not runstate.press_socket_path(settings.data_dir, proc.pid).exists()  # removed
     for message in gateway.messages():
         assert schema_errors(message) == []
+
+
+def test_a_press_elsewhere_lands_in_the_timeline_with_its_picture(cloud) -> None:  # type: ignore[no-untyped-def]
+    """`alexa-doorbell press` in another process sends DoorbellPress itself; the agent,
+    told before and after on its press socket, records the press in the door timeline
+    with the command's source, the gateway's answer and the camera's picture."""
+    link(cloud)
+    settings = cloud.settings
+    gateway = cloud.cloud.gateway
+    env = _env(settings)
+    proc = _camera(env)
+    timeline = Timeline.in_dir(settings.data_dir)
+    snapshots = SnapshotStore.from_settings(settings)
+    try:
+        assert _wait(lambda: gateway.messages("ChangeReport")), "the agent did not come up"
+        assert _wait(lambda: runstate.press_socket_path(settings.data_dir, proc.pid).exists())
+        assert timeline.recent() == []
+        ring = subprocess.run(
+            [sys.executable, "-m", "alexa_doorbell.cli", "press", "front-door", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ring.returncode == 0, ring.stderr
+        [result] = json.loads(ring.stdout)["results"]
+        assert result["ok"] and result["status"].startswith("2"), result  # Alexa accepted
+        assert len(gateway.messages("DoorbellPress")) == 1
+        assert _wait(timeline.recent), "the press never reached the timeline"
+        [entry] = timeline.recent()
+        assert (entry.endpoint_id, entry.kind, entry.what) == (
+            "front-door",
+            "press",
+            "PHYSICAL_INTERACTION",
+        )
+        assert (entry.source, entry.status) == ("press command", result["status"])
+        assert entry.snapshot_key, "recorded without the camera's picture"
+        jpeg = snapshots.get(entry.snapshot_key)
+        with av.open(io.BytesIO(jpeg)) as picture:
+            frame = next(picture.decode(video=0))
+        assert (frame.width, frame.height) == (320, 240)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        assert len(timeline.recent()) == 1  # one press, one entry: none more at shutdown
+    finally:
+        timeline.close()
+        snapshots.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode == 0, output
+    assert "doorbell front-door pressed: readying its live view" in output, output
 
 
 def test_bad_source_or_endpoint_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]

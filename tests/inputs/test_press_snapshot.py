@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from alexa_doorbell.amazon.snapshots import SnapshotStore
+from alexa_doorbell.camera.press_socket import PressNotice, PressSocket
 from alexa_doorbell.camera.service import CameraService
 from alexa_doorbell.commands.inputs import LatestFrames, PressCamera, attach_inputs
 from alexa_doorbell.config import CameraConfig, WebhookConfig
@@ -188,3 +189,71 @@ async def test_the_announcement_never_waits_for_the_picture(agent: Agent, tmp_pa
         assert (down.kind, down.snapshot_key) == ("press", None) and down.status
     finally:
         timeline.close()
+
+
+@pytest.mark.parametrize("agent", [[CameraConfig(**SMALL)]], indirect=True)  # type: ignore[arg-type]
+async def test_a_press_elsewhere_is_recorded_once_with_its_picture(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The press socket's notices through ``attach_inputs``: the first takes the picture
+    (once, however often it comes), the answer records the press with its status and
+    source; a press never answered is recorded as "no reply"; a camera not served here
+    and a bare endpoint id (an older sender) record nothing."""
+    service = agent.service
+    monkeypatch.setenv("ALEXA_DOORBELL_WEBHOOK_SECRET", SECRET)  # the fixture's webhook
+    detach = await attach_inputs(service)
+    assert detach.sink is not None
+    detach.sink.reply_wait = 1.0
+    await service.start()
+    cam = service.camera("front-door")
+    taken: list[float] = []
+    real_picture = cam.picture
+
+    async def picture(timeout: float = 8.0) -> av.VideoFrame | None:
+        taken.append(time.monotonic())
+        return await real_picture(timeout)
+
+    cam.picture = picture  # type: ignore[method-assign]
+    timeline = Timeline.in_dir(agent.cloud.settings.data_dir)  # the sink's, read beside it
+    path = tmp_path / "agent.press"
+    listener = await PressSocket.open(path, service.press_elsewhere)
+    assert listener is not None
+
+    def send(notice: PressNotice) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(notice.encode(), os.fsencode(path))
+
+    video = cam.agent.video
+    assert video is not None and video.encoder is None  # idle
+    try:
+        first = PressNotice("front-door", "p1", source="dashboard", cause="APP_INTERACTION")
+        send(first)
+        send(first)  # a repeat: the same press
+        send(PressNotice("garage", "p3", source="press command"))  # not served here
+        send(PressNotice("front-door"))  # pre-warms only
+        assert await until(lambda: video.encoder is not None, 10), "the notice warmed nothing"
+        await asyncio.sleep(0.3)
+        assert len(taken) == 1
+        send(PressNotice("front-door", "p1", status="202"))
+        t0 = time.monotonic()
+        send(PressNotice("front-door", "p2", source="press command", cause="PHYSICAL_INTERACTION"))
+        assert await until(lambda: len(taken) == 2, 5)
+        assert await until(lambda: len(timeline.recent()) == 2, 10), timeline.recent()
+        assert time.monotonic() - t0 >= 0.9  # p2 waited its second for an answer
+        entries = {e.status: e for e in timeline.recent()}
+    finally:
+        listener.close()
+        await detach()
+        timeline.close()
+    assert set(entries) == {"202", "no reply"}, entries
+    answered, unanswered = entries["202"], entries["no reply"]
+    assert (answered.kind, answered.what, answered.source) == (
+        "press",
+        "APP_INTERACTION",
+        "dashboard",
+    )
+    assert (unanswered.what, unanswered.source) == ("PHYSICAL_INTERACTION", "press command")
+    for entry in (answered, unanswered):
+        assert entry.endpoint_id == "front-door" and entry.snapshot_key
+        assert size_of(agent.snapshots.get(entry.snapshot_key)) == (640, 480)
+    assert len(taken) == 2  # one picture per press

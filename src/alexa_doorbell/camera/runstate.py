@@ -7,7 +7,8 @@ error that stopped it), its viewers and its source's state (the dashboard shows 
 here" from "an agent runs, but its heartbeats do not reach the table" (a wrong
 ``notifier_function``, a missing ``lambda:InvokeFunction``), which the store alone cannot.
 ``data_dir/agents/<pid>.press`` is the agent's socket for presses made by other
-processes on the machine (:func:`ask_prewarm`): it readies the live view at once.
+processes on the machine (:func:`ask_prewarm`, :func:`tell_press_outcome`): it readies
+the live view at once and records the press, with its picture, in the door timeline.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import json
 import os
 import socket
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+from alexa_doorbell.camera.press_socket import MAX_NOTICE, MAX_SOCKET_PATH, PressNotice
 
 
 @dataclass
@@ -71,30 +75,50 @@ def remove_state(data_dir: Path, endpoint_id: str) -> None:
         state_path(data_dir, endpoint_id).unlink()
 
 
-# AF_UNIX paths hold at most 107 bytes: a data_dir too deep has no press socket.
-MAX_SOCKET_PATH = 107
-
-
 def press_socket_path(data_dir: Path, pid: int) -> Path:
     """Where the agent process ``pid`` hears of presses made elsewhere on this machine."""
     return Path(data_dir) / "agents" / f"{pid}.press"
 
 
-def ask_prewarm(data_dir: Path, endpoint_id: str) -> bool:
+def new_press_id() -> str:
+    return uuid.uuid4().hex
+
+
+def ask_prewarm(
+    data_dir: Path,
+    endpoint_id: str,
+    *,
+    press: str | None = None,
+    source: str = "",
+    cause: str = "",
+) -> bool:
     """A press on this machine outside the agent (``alexa-doorbell press``, the
-    dashboard): tell the agent serving ``endpoint_id`` to ready its live view now.
-    False when no agent listens (none runs, or an older one); the press goes on."""
-    state = read_state(data_dir, endpoint_id)
-    if state is None:
-        return False
-    path = os.fsencode(press_socket_path(data_dir, state.pid))
-    if len(path) > MAX_SOCKET_PATH:
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(endpoint_id.encode(), path)
-        except OSError:
+    dashboard), before the notifier's call: tell the agent serving ``endpoint_id`` to
+    ready its live view now and, with a ``press`` id (:func:`new_press_id`), to take
+    its picture for the timeline, where :func:`tell_press_outcome` records it. False
+    when no agent listens (none runs, or an older one); never raises: the press goes on."""
+    return _tell(data_dir, PressNotice(endpoint_id, press, source=source, cause=cause))
+
+
+def tell_press_outcome(data_dir: Path, endpoint_id: str, press: str, status: str) -> bool:
+    """The notifier's answer to the press :func:`ask_prewarm` announced (its summary,
+    ``notifier.outcome.summary``; "error" when the call raised)."""
+    return _tell(data_dir, PressNotice(endpoint_id, press, status=status))
+
+
+def _tell(data_dir: Path, notice: PressNotice) -> bool:
+    try:
+        state = read_state(data_dir, notice.endpoint_id)
+        if state is None:
             return False
+        path = os.fsencode(press_socket_path(data_dir, state.pid))
+        data = notice.encode()
+        if len(path) > MAX_SOCKET_PATH or len(data) > MAX_NOTICE:
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(data, path)
+    except Exception:  # a press never fails for want of an agent to tell
+        return False
     return True
 
 

@@ -31,7 +31,7 @@ import av
 from alexa_doorbell.camera import runstate, sdnotify
 from alexa_doorbell.camera.agent import CameraAgent
 from alexa_doorbell.camera.health import store_connectivity
-from alexa_doorbell.camera.press_socket import PressSocket
+from alexa_doorbell.camera.press_socket import PressNotice, PressSocket
 from alexa_doorbell.camera.sources import MediaSourceError, check_video_spec
 from alexa_doorbell.camera.supervisor import Backoff, SourceStatus
 from alexa_doorbell.config import CameraConfig, ConfigError, Settings
@@ -155,6 +155,9 @@ class CameraService:
         self.notifier = notifier
         self.on_start: list[Hook] = []  # the inputs' seam: called once per camera started
         self.on_stop: list[Hook] = []
+        # A press made elsewhere on this machine, for a camera served here (the press
+        # socket's notices, the first and its answer): the inputs record it.
+        self.on_press_elsewhere: list[Callable[[PressNotice], None]] = []
         self.cameras: dict[str, ServedCamera] = {}
         options = dict(agent_options or {})
         for cam in configs:
@@ -173,12 +176,23 @@ class CameraService:
     def camera(self, endpoint_id: str) -> ServedCamera:
         return self.cameras[endpoint_id]
 
-    def prewarm(self, endpoint_id: str) -> None:
-        """A press made elsewhere on this machine (the press socket): ready its view."""
-        cam = self.cameras.get(endpoint_id)
-        if cam is not None:
-            log.info("doorbell %s pressed: readying its live view", endpoint_id)
+    def press_elsewhere(self, notice: PressNotice) -> None:
+        """A press made elsewhere on this machine (the press socket): ready its view at
+        the first notice, and hand both notices of a press with an id to the hooks."""
+        cam = self.cameras.get(notice.endpoint_id)
+        if cam is None:
+            log.debug("press socket: %s is not served here", notice.endpoint_id)
+            return
+        if not notice.answer:
+            log.info("doorbell %s pressed: readying its live view", notice.endpoint_id)
             cam.prewarm()
+        if notice.press is None:
+            return  # a bare endpoint id: an older sender, which says no more
+        for hook in self.on_press_elsewhere:
+            try:
+                hook(notice)
+            except Exception:
+                log.exception("camera %s: press hook %r failed", notice.endpoint_id, hook)
 
     @property
     def agents(self) -> list[CameraAgent]:
@@ -377,7 +391,7 @@ def run_agent(
             loop.add_signal_handler(signal.SIGUSR1, service.ring_on_signal)
         detach = await attach(service) if attach is not None else None
         press_socket = await PressSocket.open(
-            runstate.press_socket_path(settings.data_dir, os.getpid()), service.prewarm
+            runstate.press_socket_path(settings.data_dir, os.getpid()), service.press_elsewhere
         )
         await service.start()
         tasks = [asyncio.create_task(service.report_readiness())]

@@ -12,8 +12,10 @@ camera that has one enabled, whose source is then read while nobody watches too)
 and its latest one is kept for a detection that comes without a picture. A press
 pre-warms its camera and takes its current picture (:class:`PressCamera`): the
 press's snapshot in the timeline, and the camera's latest frame for a detection
-right after. Here, above both: the inputs read camera/, and the camera agent
-knows nothing of the inputs.
+right after. A press made elsewhere on the machine (``alexa-doorbell press``, the
+dashboard), which the agent hears on its press socket, is recorded the same way,
+with the status its process reports (``CameraService.on_press_elsewhere``). Here,
+above both: the inputs read camera/, and the camera agent knows nothing of the inputs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import av
 
 from alexa_doorbell.amazon.snapshots import SnapshotError, SnapshotStore
+from alexa_doorbell.camera.press_socket import PressNotice
 from alexa_doorbell.camera.service import CameraService, ServedCamera
 from alexa_doorbell.inputs import start_inputs
 from alexa_doorbell.inputs.notifier_sink import DoorCamera, NotifierSink
@@ -127,6 +130,17 @@ async def attach_inputs(service: CameraService) -> Attached:
             cam.add_frame_tap(latest.tap(cam.endpoint_id))
 
     service.on_start.append(on_start)
+
+    def on_press_elsewhere(notice: PressNotice) -> None:
+        assert notice.press is not None  # the service hands on only presses with an id
+        if notice.status is None:
+            sink.pressed_elsewhere(
+                notice.endpoint_id, notice.press, cause=notice.cause, source=notice.source
+            )
+        else:
+            sink.answered_elsewhere(notice.press, notice.status)
+
+    service.on_press_elsewhere.append(on_press_elsewhere)
     now = time.time()
     for cam in settings.cameras:
         if cam.motion:  # quiet until an input says otherwise: ends a DETECTED a restart left

@@ -15,13 +15,15 @@ import json
 import sys
 import time
 
-from alexa_doorbell.camera.runstate import ask_prewarm
+from alexa_doorbell.camera.runstate import ask_prewarm, new_press_id, tell_press_outcome
 from alexa_doorbell.commands.skill import cloud_is_up
 from alexa_doorbell.config import Settings
 from alexa_doorbell.notifier.client import local_notifier
+from alexa_doorbell.notifier.outcome import summary
 from alexa_doorbell.notifier.state_report import Outcome
 from alexa_doorbell.notifier.tokens import TokenStatus
 
+SOURCE = "press command"  # the door timeline's name for these presses
 SETUP_STATUSES = {"unknown endpoint", "not a doorbell", "not linked"}
 
 
@@ -49,16 +51,21 @@ def press_cli(
         print(f"cannot set up the notifier: {exc}", file=sys.stderr)
         return 2
     doorbell = endpoint_id or _only_doorbell(settings)
+    press = new_press_id()
     if doorbell is not None:  # the agent on this machine readies the view meanwhile
-        ask_prewarm(settings.data_dir, doorbell)
+        ask_prewarm(settings.data_dir, doorbell, press=press, source=SOURCE, cause=cause)
+    status = "error"
     try:
         try:
             outcomes = notifier.press(endpoint_id, cause=cause)
         except ValueError as exc:
             print(str(exc), file=sys.stderr)
             return 2
+        status = summary(outcomes)
     finally:
         notifier.close()
+        if doorbell is not None:  # and records the press, its picture and this answer
+            tell_press_outcome(settings.data_dir, doorbell, press, status)
     if json_output:
         print(
             json.dumps(

@@ -13,6 +13,10 @@
   presigned URL as frameImageUri; only for the classes the camera is configured
   for, and not again within ``detection_cooldown`` (checked here first, so a
   person standing at the door costs no upload per frame; the store's claim decides)
+- a press made elsewhere on the machine (``alexa-doorbell press``, the dashboard,
+  which send DoorbellPress themselves and tell the agent's press socket) -> the
+  camera's picture at once (:meth:`NotifierSink.pressed_elsewhere`), and the press in
+  the timeline once that process says what the notifier answered
 
 The notifier's calls block (the store, the gateway, a Lambda invoke): each runs
 on a worker thread. Each event lands in the timeline the dashboard shows, with
@@ -39,7 +43,7 @@ from alexa_doorbell.amazon.snapshots import Snapshot, SnapshotError
 from alexa_doorbell.inputs.sink import OnceLog
 from alexa_doorbell.notifier.client import Notifier
 from alexa_doorbell.notifier.debounce import DetectionCooldown
-from alexa_doorbell.notifier.outcome import Outcome
+from alexa_doorbell.notifier.outcome import summary
 from alexa_doorbell.store.timeline import DoorEvent, Timeline
 
 if TYPE_CHECKING:
@@ -94,14 +98,6 @@ class Snapshots(Protocol):
     ) -> Snapshot: ...
 
 
-def summary(outcomes: Sequence[Outcome]) -> str:
-    """The notifier's answer in one word or two: the sent status if any, else the first."""
-    if not outcomes:
-        return "no reply"
-    sent = [o.status for o in outcomes if o.ok]
-    return ", ".join(dict.fromkeys(sent or [o.status for o in outcomes]))
-
-
 class NotifierSink:
     def __init__(
         self,
@@ -112,14 +108,17 @@ class NotifierSink:
         timeline: Timeline | None = None,
         frames: FrameSource | None = None,
         cameras: CameraFor | None = None,
+        reply_wait: float = 30.0,
     ) -> None:
         self.notifier = notifier
+        self.reply_wait = reply_wait  # seconds a press elsewhere has for its answer
         self.snapshots = snapshots
         self.timeline = timeline
         self.frames = frames
         self.cameras = cameras
         self._press_pictures: dict[str, asyncio.Future[Any]] = {}  # a press's, being taken
         self._pending: set[asyncio.Task[None]] = set()  # presses not yet in the timeline
+        self._answers: dict[str, asyncio.Future[str]] = {}  # presses elsewhere, by id
         self.motion_hold = settings.motion_hold
         self._motion = {c.endpoint_id for c in settings.cameras if c.motion}
         self._classes = {c.endpoint_id: smartvision.accepted(c.detection) for c in settings.cameras}
@@ -194,19 +193,67 @@ class NotifierSink:
             )
         )
 
+    # -- presses made elsewhere on the machine (the agent's press socket) ----------------
+    def pressed_elsewhere(self, endpoint_id: str, press: str, *, cause: str, source: str) -> None:
+        """``alexa-doorbell press`` or the dashboard is sending DoorbellPress itself (the
+        agent has pre-warmed the camera): take the camera's picture now, and record the
+        press once :meth:`answered_elsewhere` says what the notifier answered, or with
+        "no reply" after ``reply_wait`` seconds. A repeat of the same press is ignored."""
+        if press in self._answers:
+            return
+        at = time.time()
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._answers[press] = answer
+        picture = self._start_picture(endpoint_id, prewarm=False)  # the agent did that
+        event = DoorEvent(at, endpoint_id, "press", cause or "PHYSICAL_INTERACTION", source=source)
+        self._later(self._note_elsewhere(event, press, answer, picture))
+
+    def answered_elsewhere(self, press: str, status: str) -> None:
+        answer = self._answers.get(press)
+        if answer is None or answer.done():
+            log.debug("inputs: an answer to press %s, which is not awaited", press)
+            return
+        answer.set_result(status)
+
+    async def _note_elsewhere(
+        self,
+        event: DoorEvent,
+        press: str,
+        answer: asyncio.Future[str],
+        picture: asyncio.Future[Any] | None,
+    ) -> None:
+        try:
+            status = await asyncio.wait_for(asyncio.shield(answer), self.reply_wait)
+        except TimeoutError:
+            status = "no reply"  # the pressing process died, or its answer was lost
+        finally:
+            self._answers.pop(press, None)
+        event = dataclasses.replace(event, status=status)
+        if picture is None:
+            self._note(event)
+        else:
+            await self._note_press(event, picture)
+
     async def settle(self, timeout: float = 15.0) -> None:
-        """Wait until every press so far is in the timeline (its picture taken or not)."""
+        """Wait until every press so far is in the timeline (its picture taken or not);
+        a press made elsewhere still unanswered is recorded as "no reply" now."""
+        for answer in list(self._answers.values()):
+            if not answer.done():
+                answer.set_result("no reply")
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=timeout)
 
     # -- a press's picture --------------------------------------------------------------
-    def _start_picture(self, endpoint_id: str) -> asyncio.Future[Any] | None:
+    def _start_picture(
+        self, endpoint_id: str, *, prewarm: bool = True
+    ) -> asyncio.Future[Any] | None:
         """Pre-warm the camera and start taking its picture; None without either."""
         camera = self.cameras(endpoint_id) if self.cameras is not None else None
         if camera is None:
             return None
         try:
-            camera.prewarm()
+            if prewarm:
+                camera.prewarm()
         except Exception as exc:  # a press is announced whatever the camera does
             self._warn.warning(("prewarm", endpoint_id), "inputs: prewarm %s: %s", endpoint_id, exc)
         if self.snapshots is None:

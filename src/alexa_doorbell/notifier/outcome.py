@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,3 +35,11 @@ class Outcome:
         who = f" for {self.user_id}" if self.user_id else ""
         text = f"{self.name} {self.endpoint_id}{who}: {self.status}"
         return f"{text} ({self.detail})" if self.detail else text
+
+
+def summary(outcomes: Sequence[Outcome]) -> str:
+    """The notifier's answer in one word or two: the sent status if any, else the first."""
+    if not outcomes:
+        return "no reply"
+    sent = [o.status for o in outcomes if o.ok]
+    return ", ".join(dict.fromkeys(sent or [o.status for o in outcomes]))

@@ -123,10 +123,17 @@ class Dashboard:
         endpoint_id, refused = self._camera_or_404(request)
         if refused is not None:
             return refused
-        runstate.ask_prewarm(self.settings.data_dir, endpoint_id)  # the agent readies the view
+        # The camera agent on this machine readies the view, takes its picture, and
+        # records the press in the door timeline with the status it is told after.
+        data_dir, press = self.settings.data_dir, runstate.new_press_id()
+        runstate.ask_prewarm(
+            data_dir, endpoint_id, press=press, source="dashboard", cause="APP_INTERACTION"
+        )
         try:
             result = press_reply(await asyncio.to_thread(self.press_fn, endpoint_id))
+            runstate.tell_press_outcome(data_dir, endpoint_id, press, result["status"])
         except Exception as exc:  # the notifier's exceptions carry the user-facing message
+            runstate.tell_press_outcome(data_dir, endpoint_id, press, "error")
             log.warning("press on %s failed: %s", endpoint_id, exc)
             fix = event_advice(str(exc))
             self._problem(f"Doorbell press on {endpoint_id} failed: {exc}", fix, endpoint_id)
