@@ -17,6 +17,8 @@ import httpx
 import pytest
 import websockets
 
+from alexa_doorbell.camera import runstate
+from alexa_doorbell.camera.press_socket import PressNotice, PressSocket
 from alexa_doorbell.cloud.tls import client_context
 from alexa_doorbell.commands.skill import build_skill
 from alexa_doorbell.config import Settings
@@ -160,6 +162,60 @@ async def test_press_is_accepted_then_a_disabled_skill_asks_to_relink(local_clou
     assert user["token_health"] == "relink needed" and user["relink_needed"] is True
     assert [e["ok"] for e in status["events"][:2]] == [False, True]
     assert any("linked again" in p["what"] for p in status["problems"])
+
+
+async def test_a_press_tells_the_camera_agent_before_and_after(local_cloud, store) -> None:
+    """The button's two notices to the agent's press socket (which records the press in
+    the door timeline): the press before the notifier's call, its status after, "error"
+    when the call raised."""
+    link(local_cloud, store)
+    # A process runstate takes for the agent (its command line names alexa-doorbell);
+    # the test listens on its socket on its behalf.
+    agent = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "alexa-doorbell camera"]
+    )
+    heard: list[PressNotice] = []
+    listener = None
+    try:
+        cmdline = Path(f"/proc/{agent.pid}/cmdline")
+        for _ in range(200):  # until it has exec'd
+            if b"alexa" in cmdline.read_bytes():
+                break
+            await asyncio.sleep(0.01)
+        data_dir = local_cloud.data_dir
+        runstate.write_state(data_dir, runstate.AgentState("front-door", pid=agent.pid))
+        listener = await PressSocket.open(
+            runstate.press_socket_path(data_dir, agent.pid), heard.append
+        )
+        assert listener is not None
+        async with client(local_cloud, store) as http:
+            ok = (await http.post("/api/cameras/front-door/press")).json()
+        assert ok["status"] == "202", ok
+
+        def refused(endpoint_id: str) -> list:
+            raise RuntimeError("the notifier Lambda is not reachable")
+
+        app = create_app(local_cloud, store=store, press=refused)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            failed = await http.post("/api/cameras/front-door/press")
+        assert failed.status_code == 502
+        for _ in range(100):
+            if len(heard) >= 4:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        if listener is not None:
+            listener.close()
+        agent.kill()
+        agent.wait()
+    first, answer, first_2, answer_2 = heard
+    assert first == PressNotice(
+        "front-door", first.press, source="dashboard", cause="APP_INTERACTION"
+    )
+    assert first.press and answer == PressNotice("front-door", first.press, status="202")
+    assert first_2.source == "dashboard" and first_2.press not in (None, first.press)
+    assert answer_2 == PressNotice("front-door", first_2.press, status="error")
 
 
 async def test_press_without_a_linked_account(local_cloud, store) -> None:
