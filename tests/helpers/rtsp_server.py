@@ -345,9 +345,14 @@ def main() -> None:
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
+    p.add_argument("--gop", type=int, default=1, help="seconds between IDRs")
+    p.add_argument("--live", action="store_true", help="a session starts mid-GOP, where it is")
     args = p.parse_args()
-    clip = encode_clip(fps=args.fps, gop=args.fps, width=args.width, height=args.height)
-    with RtspTestServer(clip, port=args.port) as cam:
+    gop = args.fps * args.gop
+    clip = encode_clip(
+        fps=args.fps, gop=gop, frames=max(45, 2 * gop), width=args.width, height=args.height
+    )
+    with RtspTestServer(clip, port=args.port, live=args.live) as cam:
         print(cam.url, flush=True)
         threading.Event().wait()
 

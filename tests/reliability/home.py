@@ -32,9 +32,11 @@ def free_port() -> int:
 class RtspCamera:
     """``python -m tests.helpers.rtsp_server`` on a fixed loopback port: kill() is a power cut."""
 
-    def __init__(self, port: int | None = None, fps: int = 15) -> None:
+    def __init__(
+        self, port: int | None = None, fps: int = 15, gop: int = 1, live: bool = False
+    ) -> None:
         self.port = port or free_port()
-        self.fps = fps
+        self.fps, self.gop, self.live = fps, gop, live
         self.proc: subprocess.Popen[str] | None = None
         self.url = f"rtsp://127.0.0.1:{self.port}/stream"
 
@@ -43,7 +45,7 @@ class RtspCamera:
         argv = [sys.executable, "-m", "tests.helpers.rtsp_server", "--port", str(self.port)]
         for _ in range(50):  # the port of a camera just killed may linger a moment
             self.proc = subprocess.Popen(
-                [*argv, "--fps", str(self.fps)],
+                [*argv, "--fps", str(self.fps), "--gop", str(self.gop), *["--live"] * self.live],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -86,9 +88,10 @@ class CameraCommand:
         }
         for key, value in settings.items():
             env[f"ALEXA_DOORBELL_{key.upper()}"] = str(value)
-        cli = Path(sys.executable).with_name("alexa-doorbell")
+        self.env = env  # the same configuration for another command (``press``)
+        self.cli = str(Path(sys.executable).with_name("alexa-doorbell"))
         self.proc = subprocess.Popen(
-            [str(cli), "camera"],
+            [self.cli, "camera"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
