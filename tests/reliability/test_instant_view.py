@@ -71,7 +71,9 @@ async def test_joins_mid_gop_and_a_press_before_the_view(make_cloud, record_figu
                     timeout=60,
                 )
             )
-            await asyncio.sleep(1.0)  # the warm doorbell's stream is open and demuxed
+            # The warm doorbell's first open (1 s of probing) and its first IDR (up to a GOP
+            # later): from then on it is demuxed, and no join waits for a keyframe.
+            await asyncio.sleep(GOP + 1.5)
             joined = await asyncio.gather(*(join(i) for i in range(10)))
             firsts = [e.report().first_frame_ms or 1e9 for e in joined]
             assert max(firsts) < BOUND_MS, firsts
