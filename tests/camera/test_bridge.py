@@ -106,3 +106,21 @@ def test_a_new_gop_starts_the_bridge_over(long_gop: Clip) -> None:
     stamp = read_stamp(picture.to_ndarray(format="gray"))
     assert stamp is not None and stamp.counter == 65
     assert bridge.frames_decoded == 30 + 5
+
+
+def test_the_first_bridged_picture_is_as_legible_as_the_camera_s() -> None:
+    """The join's IDR is made at constant quality (capped, 1 s of VBV): rate-controlled
+    at a new path's start (half of 640x360's 300 kbit/s, 0.1 s of VBV) it came out too
+    coarse for its stamp to be read (a viewer saw mush first)."""
+    clip = encode_clip(frames=40, gop=60, fps=15, width=640, height=360)
+    packets = _camera_packets(clip)
+    gop = GopCache()
+    for p in packets[:25]:
+        gop.add(p)
+    bridge = KeyframeBridge(640, 360, 15, bitrate=150_000, preset="veryfast")
+    sent = bridge.step(gop, encode=True, keyframe=True)
+    viewer = av.CodecContext.create("h264", "r")
+    [first] = [f for e in sent for f in viewer.decode(av.Packet(bytes(e.packet)))]
+    stamp = read_stamp(first.to_ndarray(format="gray"))
+    assert stamp is not None and stamp.counter == 25
+    assert sum(len(bytes(e.packet)) for e in sent) <= 150_000 / 8  # within the 1 s cap

@@ -9,7 +9,7 @@ import io
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from alexa_doorbell.notifier.client import Notifier, local_notifier
 from alexa_doorbell.store import open_store
 from alexa_doorbell.store.timeline import DoorEvent, Timeline
 from tests.notifier.test_state_report import link
+from tests.reliability.home import until
 
 SECRET = "5b1f0c7e93a24d68b0e1f7a3c9d2e6b4"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -46,15 +47,6 @@ def dead_rtsp() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"rtsp://127.0.0.1:{port}/nothing-here"  # nothing listens: connection refused
-
-
-async def until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return check()
 
 
 @dataclass

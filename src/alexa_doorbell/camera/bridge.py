@@ -32,6 +32,10 @@ from alexa_doorbell.camera.shared import EncodedFrame, packetize_h264
 MAX_GOP_PACKETS = 300
 # The bridge's own keyframes are the forced ones (a join); the camera's IDR ends it first.
 BRIDGE_GOP_SECONDS = 30.0
+# Constant quality, capped at ``bitrate`` with 1 s of VBV: the first picture a viewer
+# sees is as good as the camera's own (a bitrate ramp's start left its stamp unreadable).
+BRIDGE_CRF = 23
+BRIDGE_VBV_SECONDS = 1.0
 
 
 class GopCache:
@@ -131,6 +135,8 @@ class KeyframeBridge:
                 bitrate=self.bitrate,
                 preset=self.preset,
                 threads=1,  # short-lived; and so cpu_seconds (this thread's time) is all of it
+                crf=BRIDGE_CRF,
+                vbv_seconds=BRIDGE_VBV_SECONDS,
             )
             keyframe = True
         out = [packetize_h264(p) for p in self._encoder.encode(frame, keyframe)]
@@ -145,11 +151,6 @@ class KeyframeBridge:
         if not encode or frame is None:
             return []
         return self.encode(frame, keyframe)
-
-    def set_bitrate(self, bitrate: int) -> None:
-        self.bitrate = bitrate
-        if self._encoder is not None:
-            self._encoder.set_bitrate(bitrate)
 
     def end_encoding(self) -> None:
         """Nobody is bridged any more: the encoder goes (the decoder may stay warm)."""

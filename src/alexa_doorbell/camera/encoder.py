@@ -41,9 +41,14 @@ class H264Encoder:
         bitrate: int | None = None,
         preset: str = "veryfast",
         threads: int = 2,
+        crf: int | None = None,
+        vbv_seconds: float = VBV_SECONDS,
     ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.preset, self.threads = preset, threads
+        # crf: constant quality, ``bitrate`` only its cap (the keyframe bridge: a picture
+        # as good as the camera's from its first frame, not a starved one at a ramp's start).
+        self.crf, self.vbv_seconds = crf, vbv_seconds
         self.gop = max(1, round(gop_seconds * fps))
         self._pending: int | None = None
         self._since_keyframe = 0
@@ -57,7 +62,8 @@ class H264Encoder:
         codec.pix_fmt = "yuv420p"
         codec.time_base = PACKET_TIME_BASE
         codec.framerate = fractions.Fraction(round(self.fps * 1000), 1000)
-        codec.bit_rate = bitrate
+        if self.crf is None:
+            codec.bit_rate = bitrate
         codec.profile = "Baseline"  # x264 baseline = constrained baseline (42e0xx)
         codec.gop_size = self.gop
         codec.thread_count = self.threads
@@ -68,9 +74,11 @@ class H264Encoder:
             "level": "3.1" if self.width * self.height <= 1280 * 720 else "4.0",
             "forced-idr": "1",
             "maxrate": str(bitrate),
-            "bufsize": str(int(bitrate * VBV_SECONDS)),
+            "bufsize": str(int(bitrate * self.vbv_seconds)),
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1",
         }
+        if self.crf is not None:
+            codec.options = {**codec.options, "crf": str(self.crf)}
         self.max_bitrate = bitrate  # what this opening can reach
         return codec
 

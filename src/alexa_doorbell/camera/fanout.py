@@ -208,7 +208,9 @@ class VideoFanout(Fanout):
         # viewer's first picture from it (camera/joins.py, camera/bridge.py).
         self.joins = BridgedJoins(
             size=lambda: (self.source.width, self.source.height, self.source.fps),
-            bitrate=lambda: self.uplink.target,
+            # At most what the camera's own stream takes (its viewers get that anyway),
+            # at least what the uplink allows an encoder now.
+            bitrate=lambda: max(self.uplink.target, self.passthrough_bitrate() or 0),
             preset=preset,
         )
         self._hold_until = 0.0  # a press: the bridge decodes, the encoder is ready
@@ -244,7 +246,6 @@ class VideoFanout(Fanout):
         keyframe); a passthrough stream over it is re-encoded or kept (the setting)."""
         if self.encoder is not None:
             self.encoder.set_bitrate(bitrate)
-        self.joins.set_bitrate(bitrate)
         self._fit_passthrough()
 
     def _fit_passthrough(self) -> None:
@@ -418,13 +419,13 @@ class VideoFanout(Fanout):
         self._deliver(encoded)
 
     async def _pass_through(self, packet: av.Packet) -> None:
-        if not self.tracks:  # kept for the next viewer (decoded while a press holds)
-            await self.joins.packet(packet, (), holding=time.monotonic() < self._hold_until)
-            return
         now = time.monotonic()
         self._passthrough_bits.append((now, packet.size * 8))
         while now - self._passthrough_bits[0][0] > 2.0:
             self._passthrough_bits.pop(0)
+        if not self.tracks:  # kept for the next viewer (decoded while a press holds)
+            await self.joins.packet(packet, (), holding=time.monotonic() < self._hold_until)
+            return
         if packet.is_keyframe:  # about once a second: does the stream still fit?
             self._fit_passthrough()
         loop = asyncio.get_running_loop()

@@ -115,10 +115,6 @@ class BridgedJoins:
             for t in viewers:
                 t.deliver_packet(e, bridged=True)
 
-    def set_bitrate(self, bitrate: int) -> None:
-        if self.bridge is not None:
-            self.bridge.set_bitrate(bitrate)
-
     def reset(self, tracks: Iterable[BridgeViewer]) -> None:
         """The stream changed (reopened, the slate): nothing kept decodes any more."""
         self.gop.clear()
