@@ -11,6 +11,7 @@ picture at roughly 100-200 kB.
 from __future__ import annotations
 
 import av
+from av.video.reformatter import VideoReformatter
 
 DEFAULT_QSCALE = 4
 
@@ -24,6 +25,9 @@ def encode_jpeg(frame: av.VideoFrame, qscale: int = DEFAULT_QSCALE) -> bytes:
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuvj420p"  # full-range 4:2:0, what every JPEG decoder reads
     codec.qmin = codec.qmax = qscale
-    picture = frame.reformat(width=width, height=height, format="yuvj420p")
+    # A converter of its own: ``frame.reformat`` uses one cached on the frame, and the
+    # same frame may be converted in another thread at once (a press's snapshot and a
+    # detection's; two calls into one SwsContext crashed the process).
+    picture = VideoReformatter().reformat(frame, width=width, height=height, format="yuvj420p")
     packets = codec.encode(picture) + codec.encode(None)
     return b"".join(bytes(p) for p in packets)

@@ -41,7 +41,11 @@ def luma_plane(frame: Any) -> np.ndarray:
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
         return rows[:, : plane.width]
-    return frame.to_ndarray(format="gray")
+    # Not frame.to_ndarray(format=...): that converts with a converter cached on the
+    # frame, which another thread (the snapshot's JPEG) may be using at the same time.
+    from av.video.reformatter import VideoReformatter
+
+    return VideoReformatter().reformat(frame, format="gray").to_ndarray()
 
 
 def downscale(luma: np.ndarray, block: int = BLOCK) -> np.ndarray:
