@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
             if line.startswith("Ctrl-C"):
                 break
         text = "".join(lines)
+        # Read on: a command whose output nobody reads blocks on a full pipe and cannot
+        # exit on Ctrl-C (what failed here in full runs).
+        drain = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        drain.start()
         exports = dict(re.findall(r"export (AWS_[A-Z_]+)=(\S+)", text))
         assert set(exports) == {
             "AWS_ENDPOINT_URL",
@@ -69,4 +74,4 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0
+    assert proc.returncode == 0, "".join(lines)[-3000:]
