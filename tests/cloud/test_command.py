@@ -22,6 +22,7 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
         "ALEXA_DOORBELL_LOCAL__PORT": "0",
         "ALEXA_DOORBELL_LOCAL__TLS_PORT": "0",
         "ALEXA_DOORBELL_CONFIG": os.devnull,  # no config file
+        "PYTHONFAULTHANDLER": "1",  # a hang below shows where it is (SIGABRT dumps stacks)
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "alexa_doorbell.cli", "cloud"],
@@ -72,6 +73,11 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
         try:
             proc.wait(30)  # a loaded machine: a clean exit may take a while, a hang fails
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            time.sleep(0.5)  # the drain reads the stacks
     assert proc.returncode == 0, "".join(lines)[-3000:]
