@@ -64,6 +64,7 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
             os.environ.update({**client_env, **exports})
             kv = boto3.session.Session().client("kinesisvideo")
             names = [c["ChannelName"] for c in kv.list_signaling_channels()["ChannelInfoList"]]
+            kv.close()  # its keep-alive connection is not the server's to wait for
         finally:
             os.environ.clear()
             os.environ.update(os_environ)
