@@ -30,6 +30,11 @@ def test_cloud_command_prints_env_that_boto3_uses(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As from a terminal: Ctrl-C's default action. A child inherits an ignored
+        # SIGINT, and Python then installs no KeyboardInterrupt for it: with one ignored
+        # in this process (left so by something earlier in a full run) the command never
+        # saw the Ctrl-C below (its stacks showed the loop idle, the signal gone).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines: list[str] = []
