@@ -92,7 +92,8 @@ async def test_discard_sink_keeps_two_way_audio_but_decodes_no_talk_back(
             rx = dtls._get_stats()[dtls._stats_id].packetsReceived
             await asyncio.sleep(1.0)
             assert echo.report().talk_seconds > 0.8  # the Echo kept talking...
-            assert dtls._get_stats()[dtls._stats_id].packetsReceived - rx > 40  # ...it arrived
+            # ...it arrived: 50 packets of 20 ms a second; 40 counted on a loaded machine
+            assert dtls._get_stats()[dtls._stats_id].packetsReceived - rx > 25
             assert session.sink is None  # ...and nothing decoded it
             for t in session.pc.getTransceivers():
                 assert t.receiver.track is None or t.receiver.track._queue.qsize() == 0
